@@ -1,0 +1,4 @@
+import FastIngest
+import Testing
+
+@Test func versionIsSet() { #expect(!FastIngest.version.isEmpty) }
