@@ -1,0 +1,28 @@
+/// One PUBLISH as libmosquitto delivered it. The buffers point into libmosquitto's packet and are valid only for
+/// the duration of `MQTTMessageHandler.handle(_:)`: a handler copies what it keeps.
+public struct MQTTInboundMessage {
+    /// The topic name bytes (UTF-8, validated by libmosquitto).
+    public var topic: UnsafeRawBufferPointer
+    /// The exact payload bytes (may be empty).
+    public var payload: UnsafeRawBufferPointer
+    /// The QoS of the delivered PUBLISH (min of publisher and subscription QoS).
+    public var qos: UInt8
+    /// The retain flag of the delivered PUBLISH.
+    public var retain: Bool
+    /// The MQTT packet id (0 for QoS 0).
+    public var packetID: Int
+    /// Which of the source's connections received it (0-based).
+    public var connectionIndex: Int
+}
+
+/// Receives messages on the MQTT driver thread and tells the driver when held acknowledgements may leave.
+///
+/// The driver holds every outgoing packet (PUBACK, PUBREC, PINGREQ…) until `commit()` returns `true`, so a QoS 1
+/// message is acknowledged only after the handler made it durable.
+public protocol MQTTMessageHandler: AnyObject {
+    /// Takes one message. Must not block: a handler that cannot take more returns and lets backpressure build.
+    func handle(_ message: MQTTInboundMessage)
+    /// Makes what was handled so far durable if it can without blocking for long, and returns whether everything
+    /// handled so far is durable.
+    func commit() -> Bool
+}

@@ -1,0 +1,269 @@
+// The only file that imports CMosquitto (STYLE.md convention 2). Every libmosquitto call, callback and return code
+// is translated here; nothing of C leaks past this file.
+import CMosquitto
+import Glibc
+
+/// Process-wide libmosquitto initialisation and version probe.
+package enum MosquittoLibrary {
+    private static let initialised: Bool = {
+        _ = mosquitto_lib_init()
+        return true
+    }()
+
+    /// Initialises libmosquitto once per process (idempotent, thread-safe through Swift's lazy globals).
+    package static func ensureInitialised() {
+        _ = initialised
+    }
+
+    /// The linked libmosquitto version as `major.minor.revision`.
+    package static var version: String {
+        var major: Int32 = 0
+        var minor: Int32 = 0
+        var revision: Int32 = 0
+        _ = mosquitto_lib_version(&major, &minor, &revision)
+        return "\(major).\(minor).\(revision)"
+    }
+}
+
+/// Connection options for one libmosquitto handle, in plain Swift types.
+package struct MosquittoOptions: Sendable {
+    package enum ProtocolVersion: Sendable { case v31, v311, v5 }
+    package struct Will: Sendable {
+        package var topic: String
+        package var payload: [UInt8]
+        package var qos: Int
+        package var retain: Bool
+    }
+
+    package var clientID: String
+    package var cleanSession: Bool
+    package var host: String
+    package var port: Int
+    package var keepAliveSeconds: Int
+    package var protocolVersion: ProtocolVersion
+    package var username: String?
+    package var password: String?
+    package var useTLS: Bool
+    package var caFile: String?
+    package var certFile: String?
+    package var keyFile: String?
+    package var tlsInsecure: Bool
+    package var receiveMaximum: Int
+    package var will: Will?
+}
+
+/// The events a `MosquittoClient` reports, always on the thread that drives the handle.
+package protocol MosquittoClientDelegate: AnyObject {
+    /// A CONNACK arrived. `code` is 0 on success; `description` is libmosquitto's text for the code.
+    func mosquittoDidConnect(code: Int, description: String, sessionPresent: Bool)
+    /// The connection closed; `code` 0 means a requested disconnect.
+    func mosquittoDidDisconnect(code: Int, description: String)
+    /// A SUBACK arrived: one granted QoS (or MQTT 5 reason code ≥ 0x80) per requested filter.
+    func mosquittoDidSubscribe(messageID: Int, granted: [Int])
+    /// A PUBLISH arrived. The buffers are valid only during the call.
+    func mosquittoDidReceive(
+        topic: UnsafeRawBufferPointer,
+        payload: UnsafeRawBufferPointer,
+        qos: Int,
+        retain: Bool,
+        messageID: Int
+    )
+    /// A library log line (`level` is `MosquittoLogLevel`).
+    func mosquittoDidLog(level: MosquittoLogLevel, message: String)
+}
+
+/// libmosquitto's log levels that the driver cares about.
+package enum MosquittoLogLevel: Sendable {
+    case error, warning, notice, info, debug
+}
+
+/// A libmosquitto result: success, or the error code with its text and, for `MOSQ_ERR_ERRNO`, the OS error.
+package struct MosquittoResult: Sendable, CustomStringConvertible {
+    package let code: Int
+    package let errno: Int32
+
+    package var isSuccess: Bool { code == Int(MOSQ_ERR_SUCCESS.rawValue) }
+    package var isNoConnection: Bool { code == Int(MOSQ_ERR_NO_CONN.rawValue) }
+
+    package var description: String {
+        if code == Int(MOSQ_ERR_ERRNO.rawValue) {
+            return String(cString: strerror(errno))
+        }
+        return String(cString: mosquitto_strerror(Int32(code)))
+    }
+
+    init(_ rc: Int32) {
+        self.code = Int(rc)
+        self.errno = rc == Int32(MOSQ_ERR_ERRNO.rawValue) ? Glibc.errno : 0
+    }
+}
+
+/// Owns one `struct mosquitto *` in threaded mode, driven by the caller's own loop: libmosquitto never starts a
+/// thread or writes to the socket by itself, so the owner decides when queued packets (PUBACKs) leave.
+package final class MosquittoClient {
+    // The handle is created in init, destroyed in deinit, and used only from the driving thread.
+    private let handle: OpaquePointer
+    private let options: MosquittoOptions
+    /// The receiver of events; unowned because the delegate owns this client.
+    package unowned(unsafe) var delegate: (any MosquittoClientDelegate)?
+
+    /// Creates and configures the handle. Throws a description of the first option libmosquitto rejected.
+    package init(options: MosquittoOptions) throws(MQTTError) {
+        MosquittoLibrary.ensureInitialised()
+        guard let handle = mosquitto_new(options.clientID, options.cleanSession, nil) else {
+            throw MQTTError(.configuration, "libmosquitto could not create a client (out of memory or bad client id)")
+        }
+        self.handle = handle
+        self.options = options
+        mosquitto_user_data_set(handle, Unmanaged.passUnretained(self).toOpaque())
+        try configure()
+    }
+
+    deinit {
+        mosquitto_destroy(handle)
+    }
+
+    private func check(_ rc: Int32, _ what: String) throws(MQTTError) {
+        let result = MosquittoResult(rc)
+        guard result.isSuccess else {
+            throw MQTTError(.configuration, "\(what): \(result)")
+        }
+    }
+
+    private func configure() throws(MQTTError) {
+        try check(mosquitto_threaded_set(handle, true), "threaded mode")
+        let version: Int32
+        switch options.protocolVersion {
+        case .v31: version = Int32(MQTT_PROTOCOL_V31)
+        case .v311: version = Int32(MQTT_PROTOCOL_V311)
+        case .v5: version = Int32(MQTT_PROTOCOL_V5)
+        }
+        try check(mosquitto_int_option(handle, MOSQ_OPT_PROTOCOL_VERSION, version), "protocol version")
+        if options.protocolVersion == .v5 {
+            try check(
+                mosquitto_int_option(handle, MOSQ_OPT_RECEIVE_MAXIMUM, Int32(options.receiveMaximum)),
+                "receive maximum"
+            )
+        }
+        try check(mosquitto_int_option(handle, MOSQ_OPT_TCP_NODELAY, 1), "TCP_NODELAY")
+        if options.username != nil || options.password != nil {
+            try check(mosquitto_username_pw_set(handle, options.username, options.password), "username/password")
+        }
+        if options.useTLS {
+            if options.caFile == nil {
+                // No CA configured: verify against the system's trust store.
+                try check(mosquitto_int_option(handle, MOSQ_OPT_TLS_USE_OS_CERTS, 1), "system CA certificates")
+            }
+            if options.caFile != nil || options.certFile != nil {
+                try check(
+                    mosquitto_tls_set(handle, options.caFile, nil, options.certFile, options.keyFile, nil),
+                    "TLS files (ca_cert \(options.caFile ?? "-"), client_cert \(options.certFile ?? "-"), "
+                        + "client_key \(options.keyFile ?? "-"))"
+                )
+            }
+            // Peer certificate verification always stays on; `insecure` only skips the hostname check.
+            try check(mosquitto_tls_opts_set(handle, 1, nil, nil), "TLS verification")
+            try check(mosquitto_tls_insecure_set(handle, options.tlsInsecure), "TLS insecure")
+        }
+        if let will = options.will {
+            let rc = will.payload.withUnsafeBytes { bytes in
+                mosquitto_will_set(handle, will.topic, Int32(bytes.count), bytes.baseAddress, Int32(will.qos), will.retain)
+            }
+            try check(rc, "last will")
+        }
+        mosquitto_connect_with_flags_callback_set(handle) { _, userdata, rc, flags in
+            guard let client = MosquittoClient.from(userdata) else { return }
+            let text = String(cString: client.connackText(Int32(rc)))
+            client.delegate?.mosquittoDidConnect(code: Int(rc), description: text, sessionPresent: flags & 1 != 0)
+        }
+        mosquitto_disconnect_callback_set(handle) { _, userdata, rc in
+            guard let client = MosquittoClient.from(userdata) else { return }
+            client.delegate?.mosquittoDidDisconnect(code: Int(rc), description: MosquittoResult(rc).description)
+        }
+        mosquitto_subscribe_callback_set(handle) { _, userdata, mid, count, granted in
+            guard let client = MosquittoClient.from(userdata) else { return }
+            let values = (0..<Int(count)).map { Int(granted![$0]) }
+            client.delegate?.mosquittoDidSubscribe(messageID: Int(mid), granted: values)
+        }
+        mosquitto_message_callback_set(handle) { _, userdata, message in
+            guard let client = MosquittoClient.from(userdata), let message else { return }
+            let m = message.pointee
+            let topicLength = strlen(m.topic)
+            client.delegate?.mosquittoDidReceive(
+                topic: UnsafeRawBufferPointer(start: m.topic, count: topicLength),
+                payload: UnsafeRawBufferPointer(start: m.payload, count: Int(m.payloadlen)),
+                qos: Int(m.qos),
+                retain: m.retain,
+                messageID: Int(m.mid)
+            )
+        }
+        mosquitto_log_callback_set(handle) { _, userdata, level, text in
+            guard let client = MosquittoClient.from(userdata), let text else { return }
+            let mapped: MosquittoLogLevel
+            switch Int32(level) {
+            case MOSQ_LOG_ERR: mapped = .error
+            case MOSQ_LOG_WARNING: mapped = .warning
+            case MOSQ_LOG_NOTICE: mapped = .notice
+            case MOSQ_LOG_INFO: mapped = .info
+            default: mapped = .debug
+            }
+            client.delegate?.mosquittoDidLog(level: mapped, message: String(cString: text))
+        }
+    }
+
+    private static func from(_ userdata: UnsafeMutableRawPointer?) -> MosquittoClient? {
+        guard let userdata else { return nil }
+        return Unmanaged<MosquittoClient>.fromOpaque(userdata).takeUnretainedValue()
+    }
+
+    private func connackText(_ code: Int32) -> UnsafePointer<CChar> {
+        options.protocolVersion == .v5 ? mosquitto_reason_string(code) : mosquitto_connack_string(code)
+    }
+
+    /// Opens the TCP (and TLS) connection and queues CONNECT. Blocking for name resolution and TCP connect.
+    package func connect() -> MosquittoResult {
+        MosquittoResult(mosquitto_connect(handle, options.host, Int32(options.port), Int32(options.keepAliveSeconds)))
+    }
+
+    /// Re-opens the connection with the same options. Held (unsent) packets are dropped by libmosquitto.
+    package func reconnect() -> MosquittoResult {
+        MosquittoResult(mosquitto_reconnect(handle))
+    }
+
+    /// Queues DISCONNECT (the will is then discarded by the broker).
+    package func disconnect() -> MosquittoResult {
+        MosquittoResult(mosquitto_disconnect(handle))
+    }
+
+    /// Queues one SUBSCRIBE for all `filters` at `qos`; returns the message id or the failure.
+    package func subscribe(_ filters: [String], qos: Int) -> Result<Int, MQTTError> {
+        var mid: Int32 = 0
+        let cStrings = filters.map { strdup($0) }
+        defer { cStrings.forEach { free($0) } }
+        let rc = cStrings.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: UnsafeMutablePointer<CChar>?.self) { pointers in
+                mosquitto_subscribe_multiple(handle, &mid, Int32(filters.count), pointers.baseAddress, Int32(qos), 0, nil)
+            }
+        }
+        let result = MosquittoResult(rc)
+        guard result.isSuccess else {
+            return .failure(MQTTError(.subscribe, "SUBSCRIBE \(filters) could not be queued: \(result)"))
+        }
+        return .success(Int(mid))
+    }
+
+    /// The socket to poll, or -1 when not connected. Changes on every reconnect.
+    package var socket: Int32 { mosquitto_socket(handle) }
+
+    /// Whether libmosquitto has queued packets (or a TLS handshake) waiting for the socket to be writable.
+    package var wantsWrite: Bool { mosquitto_want_write(handle) }
+
+    /// Reads and handles available packets; callbacks run inside.
+    package func loopRead() -> MosquittoResult { MosquittoResult(mosquitto_loop_read(handle, 1)) }
+
+    /// Writes queued packets in FIFO order (this is what releases held PUBACKs).
+    package func loopWrite() -> MosquittoResult { MosquittoResult(mosquitto_loop_write(handle, 1)) }
+
+    /// Keep-alive bookkeeping: queues PINGREQ, closes a connection whose broker went silent.
+    package func loopMisc() -> MosquittoResult { MosquittoResult(mosquitto_loop_misc(handle)) }
+}
