@@ -132,8 +132,11 @@ struct ConfigReader {
         var merged: [ConfigMapping.Entry] = []
         for (keyNode, value) in mapping {
             guard case .scalar(let keyScalar) = keyNode else {
-                report(path.isEmpty ? ConfigurationError.Problem.fileLevel : path, keyNode.mark,
-                       "keys must be plain strings, got \(Self.describe(keyNode))")
+                report(
+                    path.isEmpty ? ConfigurationError.Problem.fileLevel : path,
+                    keyNode.mark,
+                    "keys must be plain strings, got \(Self.describe(keyNode))"
+                )
                 continue
             }
             if keyScalar.string == "<<" && keyScalar.style == .plain {
@@ -145,8 +148,11 @@ struct ConfigReader {
                 }
                 for source in sources {
                     guard case .mapping(let sourceMapping) = source else {
-                        report(path.isEmpty ? "<<" : "\(path).<<", source.mark,
-                               "a merge key `<<` takes a mapping or a list of mappings")
+                        report(
+                            path.isEmpty ? "<<" : "\(path).<<",
+                            source.mark,
+                            "a merge key `<<` takes a mapping or a list of mappings"
+                        )
                         continue
                     }
                     for entry in entries(of: sourceMapping, path: path)
@@ -155,8 +161,11 @@ struct ConfigReader {
                     }
                 }
                 if sources.isEmpty {
-                    report(path.isEmpty ? "<<" : "\(path).<<", value.mark,
-                           "a merge key `<<` takes a mapping or a list of mappings")
+                    report(
+                        path.isEmpty ? "<<" : "\(path).<<",
+                        value.mark,
+                        "a merge key `<<` takes a mapping or a list of mappings"
+                    )
                 }
                 continue
             }
@@ -463,7 +472,8 @@ enum Suggestion {
     static func closest(to word: String, among candidates: [String]) -> String? {
         let lowered = word.lowercased()
         var best: (candidate: String, distance: Int)?
-        for candidate in candidates {
+        // One- and two-letter candidates (`0`, `v5`) are too short for a typo to be recognizable.
+        for candidate in candidates where candidate.count > 2 {
             let distance = editDistance(lowered, candidate.lowercased())
             let allowed = max(1, min(3, candidate.count / 3))
             guard distance <= allowed else { continue }

@@ -42,7 +42,9 @@ extension IngestConfiguration {
         case .failure(let failure):
             throw ConfigurationError(
                 file: path,
-                problems: [ConfigurationError.Problem(path: ConfigurationError.Problem.fileLevel, message: failure.message)]
+                problems: [
+                    ConfigurationError.Problem(path: ConfigurationError.Problem.fileLevel, message: failure.message)
+                ]
             )
         }
         do {
@@ -212,7 +214,8 @@ struct ConfigurationLoader {
             )
         }
         let name = reader.string(root, "name", validate: { $0.isEmpty ? "the source name cannot be empty" : nil })
-        for key in Self.rivvenConnectKeys where root.has(key) {
+        for key in Self.rivvenConnectKeys where root.contains(key) {
+            _ = root.value(key)
             reader.report(
                 root,
                 key,
@@ -687,7 +690,8 @@ struct ConfigurationLoader {
                 }
             }
             capacityGiven = section.contains("capacity_bytes")
-            buffer.capacityBytes = reader.size(section, "capacity_bytes", (1 << 20)...(64 << 30)) ?? buffer.capacityBytes
+            buffer.capacityBytes =
+                reader.size(section, "capacity_bytes", (1 << 20)...(64 << 30)) ?? buffer.capacityBytes
             buffer.whenFull =
                 reader.choice(
                     section,

@@ -126,7 +126,7 @@ public struct RivvenConfiguration: Sendable, Equatable, CustomStringConvertible 
 }
 
 /// Batching (`batch:`): a batch closes at the first limit reached.
-public struct BatchConfiguration: Sendable, Equatable {
+public struct BatchConfiguration: Sendable, Equatable, CustomStringConvertible {
     /// `max_messages` (default 1000, 1…10000: the Rivven protocol's list limit).
     public var maxMessages: Int
     /// `max_bytes` (default 1 MiB, 1 KiB…8 MiB: a batch must fit Rivven's 10 MiB frame).
@@ -143,7 +143,7 @@ public struct BatchConfiguration: Sendable, Equatable {
 }
 
 /// The in-memory ring (`buffer:`).
-public struct BufferConfiguration: Sendable, Equatable {
+public struct BufferConfiguration: Sendable, Equatable, CustomStringConvertible {
     /// `capacity_messages` (default 65536; a power of two, 1024…16777216).
     public var capacityMessages: Int
     /// `capacity_bytes` (default 64 MiB, 1 MiB…64 GiB; at least every source's `max_payload_bytes`).
@@ -160,7 +160,7 @@ public struct BufferConfiguration: Sendable, Equatable {
 }
 
 /// The local log (`log:`).
-public struct LogConfiguration: Sendable, Equatable {
+public struct LogConfiguration: Sendable, Equatable, CustomStringConvertible {
     /// `dir` (default `./data`).
     public var dir: String
     /// `max_bytes` (default 1 GiB; at least `segment_bytes`).
@@ -171,8 +171,12 @@ public struct LogConfiguration: Sendable, Equatable {
     public var fsync: FsyncPolicy
 
     /// Creates local-log settings.
-    public init(dir: String = "./data", maxBytes: Int = 1 << 30, segmentBytes: Int = 64 << 20, fsync: FsyncPolicy = .batch)
-    {
+    public init(
+        dir: String = "./data",
+        maxBytes: Int = 1 << 30,
+        segmentBytes: Int = 64 << 20,
+        fsync: FsyncPolicy = .batch
+    ) {
         self.dir = dir
         self.maxBytes = maxBytes
         self.segmentBytes = segmentBytes
@@ -181,7 +185,7 @@ public struct LogConfiguration: Sendable, Equatable {
 }
 
 /// The HTTP metrics endpoint (`metrics:`).
-public struct MetricsConfiguration: Sendable, Equatable {
+public struct MetricsConfiguration: Sendable, Equatable, CustomStringConvertible {
     /// `listen` as `host:port` (default `127.0.0.1:9464`); `nil` when `off`.
     public var listen: String?
     /// `prefix` (default `rivven`): a Prometheus name prefix, `[A-Za-z_][A-Za-z0-9_]*`.
@@ -238,11 +242,50 @@ public struct IngestConfiguration: Sendable, Equatable, CustomStringConvertible 
     public var description: String {
         var parts = ["sources: [" + sources.map(\.description).joined(separator: ", ") + "]"]
         parts.append("rivven: \(rivven.map(\.description) ?? "none (local log only)")")
-        parts.append("batch: \(batch)")
-        parts.append("buffer: \(buffer)")
-        parts.append("log: \(log)")
-        parts.append("metrics: \(metrics)")
+        parts.append("batch: {\(batch)}")
+        parts.append("buffer: {\(buffer)}")
+        parts.append("log: {\(log)}")
+        parts.append("metrics: {\(metrics)}")
         if !skippedConnectors.isEmpty { parts.append("skipped: \(skippedConnectors)") }
         return "IngestConfiguration(" + parts.joined(separator: ", ") + ")"
+    }
+}
+
+extension BatchConfiguration {
+    /// The settings with their YAML key names.
+    public var description: String {
+        "max_messages \(maxMessages), max_bytes \(maxBytes), linger_ms \(lingerMs)"
+    }
+}
+
+extension BufferConfiguration {
+    /// The settings with their YAML key names.
+    public var description: String {
+        "capacity_messages \(capacityMessages), capacity_bytes \(capacityBytes), when_full \(whenFull.rawValue)"
+    }
+}
+
+extension LogConfiguration {
+    /// The settings with their YAML key names.
+    public var description: String {
+        "dir \(dir), max_bytes \(maxBytes), segment_bytes \(segmentBytes), fsync \(fsync)"
+    }
+}
+
+extension MetricsConfiguration {
+    /// The settings with their YAML key names.
+    public var description: String {
+        "listen \(listen ?? "off"), prefix \(prefix)"
+    }
+}
+
+extension FsyncPolicy: CustomStringConvertible {
+    /// The YAML spelling: `batch`, `never` or `interval:MS`.
+    public var description: String {
+        switch self {
+        case .batch: "batch"
+        case .never: "never"
+        case .interval(let milliseconds): "interval:\(milliseconds)"
+        }
     }
 }

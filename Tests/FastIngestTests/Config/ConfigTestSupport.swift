@@ -11,15 +11,13 @@ enum ConfigFixture {
 
     /// A minimal valid connector file, with `config` lines and top-level lines added.
     static func connector(config: [String] = [], top: [String] = []) -> String {
-        (
-            [
-                "type: mqtt-source",
-                "topic: iot-events",
-                "config:",
-                "  broker_url: mqtt://broker.local:1883",
-                "  topics: [\"sensors/#\"]",
-            ] + config.map { "  " + $0 } + top
-        )
+        ([
+            "type: mqtt-source",
+            "topic: iot-events",
+            "config:",
+            "  broker_url: mqtt://broker.local:1883",
+            "  topics: [\"sensors/#\"]",
+        ] + config.map { "  " + $0 } + top)
         .joined(separator: "\n") + "\n"
     }
 

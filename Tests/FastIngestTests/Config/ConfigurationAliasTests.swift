@@ -49,7 +49,15 @@ extension ConfigTests {
                     "last_will:", "  topic: status/gw-1", "  \(key): offline", "  qos: 1", "  retain: true",
                 ])
                 let will = try #require(ConfigFixture.parse(yaml)?.sources[0].mqtt.lastWill)
-                #expect(will == MQTTLastWill(topic: "status/gw-1", message: Array("offline".utf8), qos: .atLeastOnce, retain: true))
+                #expect(
+                    will
+                        == MQTTLastWill(
+                            topic: "status/gw-1",
+                            message: Array("offline".utf8),
+                            qos: .atLeastOnce,
+                            retain: true
+                        )
+                )
             }
         }
 
@@ -115,7 +123,9 @@ extension ConfigTests {
         }
 
         @Test func kilobytesAndKibibytesDiffer() throws {
-            let kib = try #require(ConfigFixture.parse(ConfigFixture.connector(top: ["batch:", "  max_bytes: 512KiB"])))
+            let kib = try #require(
+                ConfigFixture.parse(ConfigFixture.connector(top: ["batch:", "  max_bytes: 512KiB"]))
+            )
             let kb = try #require(ConfigFixture.parse(ConfigFixture.connector(top: ["batch:", "  max_bytes: 512KB"])))
             #expect(kib.batch.maxBytes == 524_288)
             #expect(kb.batch.maxBytes == 512_000)

@@ -13,7 +13,9 @@ extension ConfigTests {
             #expect(source.ignoredKeys.isEmpty)
 
             let mqtt = source.mqtt
-            #expect(mqtt.brokerURL == BrokerURL(original: "mqtt://broker.local:1883", useTLS: false, host: "broker.local"))
+            #expect(
+                mqtt.brokerURL == BrokerURL(original: "mqtt://broker.local:1883", useTLS: false, host: "broker.local")
+            )
             #expect(mqtt.topics == ["sensors/#"])
             #expect(mqtt.clientIDIsDerived)
             #expect(mqtt.clientID.hasPrefix("rivven-mqtt-"))

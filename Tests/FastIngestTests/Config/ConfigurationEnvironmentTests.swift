@@ -42,7 +42,11 @@ extension ConfigTests {
 
         @Test func expandedValuesAreStillRangeChecked() {
             let yaml = ConfigFixture.connector(config: ["keep_alive_secs: ${KA}"])
-            #expect(ConfigFixture.lines(yaml, environment: ["KA": "3"]) == ["config.keep_alive_secs: 3 is below the minimum 5"])
+            #expect(
+                ConfigFixture.lines(yaml, environment: ["KA": "3"]) == [
+                    "config.keep_alive_secs: 3 is below the minimum 5"
+                ]
+            )
         }
 
         @Test func missingVariableWithoutDefaultNamesTheVariableAndThePath() {

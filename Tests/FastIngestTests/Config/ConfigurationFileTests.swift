@@ -49,7 +49,9 @@ extension ConfigTests {
             #expect(ConfigFixture.lines(keyOnly) == ["config.tls.client_key: a client key needs `client_cert` too"])
             let certOnly = ConfigFixture.connector(config: ["auth:", "  client_cert: \(file)"])
             #expect(
-                ConfigFixture.lines(certOnly) == ["config.auth.client_cert: a client certificate needs `client_key` too"]
+                ConfigFixture.lines(certOnly) == [
+                    "config.auth.client_cert: a client certificate needs `client_key` too"
+                ]
             )
         }
 
@@ -83,7 +85,11 @@ extension ConfigTests {
                 "connector.yaml",
                 ConfigFixture.connector(config: ["client_id: ${CID}"])
             )
-            let configuration = try IngestConfiguration.load(path: path, environment: ["CID": "from-env"], hostName: "h")
+            let configuration = try IngestConfiguration.load(
+                path: path,
+                environment: ["CID": "from-env"],
+                hostName: "h"
+            )
             #expect(configuration.sources[0].mqtt.clientID == "from-env")
         }
 

@@ -40,8 +40,18 @@ extension ConfigTests {
         }
 
         @Test func derivedClientIDIgnoresTopicOrder() {
-            let a = MQTTConfiguration.derivedClientID(hostName: "h", brokerURL: "u", topics: ["x", "y"], sourceName: "s")
-            let b = MQTTConfiguration.derivedClientID(hostName: "h", brokerURL: "u", topics: ["y", "x"], sourceName: "s")
+            let a = MQTTConfiguration.derivedClientID(
+                hostName: "h",
+                brokerURL: "u",
+                topics: ["x", "y"],
+                sourceName: "s"
+            )
+            let b = MQTTConfiguration.derivedClientID(
+                hostName: "h",
+                brokerURL: "u",
+                topics: ["y", "x"],
+                sourceName: "s"
+            )
             let c = MQTTConfiguration.derivedClientID(hostName: "h", brokerURL: "u", topics: ["xy"], sourceName: "s")
             #expect(a == b)
             #expect(a != c)
@@ -69,7 +79,10 @@ extension ConfigTests {
                 """
             let lines = ConfigFixture.lines(yaml)
             #expect(lines.count == 1)
-            #expect(lines.first?.hasPrefix("sources.b.config.client_id: client id `same` is also used by source `a`") == true)
+            #expect(
+                lines.first?.hasPrefix("sources.b.config.client_id: client id `same` is also used by source `a`")
+                    == true
+            )
         }
 
         @Test func passwordsAreRedactedEverywhere() throws {

@@ -53,7 +53,9 @@ extension ConfigTests {
             let configuration = try #require(ConfigFixture.parse(Self.rivvenConnect))
             #expect(configuration.sources.map(\.name) == ["factory", "fleet"])
             #expect(configuration.sources.map(\.topic) == ["factory-events", "fleet"])
-            #expect(configuration.sources.map(\.configPathPrefix) == ["sources.factory.config", "sources.fleet.config"])
+            #expect(
+                configuration.sources.map(\.configPathPrefix) == ["sources.factory.config", "sources.fleet.config"]
+            )
             #expect(configuration.skippedConnectors == ["orders-db"])
 
             let factory = configuration.sources[0].mqtt
@@ -126,9 +128,11 @@ extension ConfigTests {
             #expect(lines.count == 1)
             #expect(lines.first?.hasPrefix("sources: no enabled MQTT source") == true)
             #expect(lines.first?.contains("`db` (postgres-cdc)") == true)
-            #expect(ConfigFixture.lines("version: \"1.0\"\n") == [
-                "sources: required: at least one source with `connector: mqtt-source`"
-            ])
+            #expect(
+                ConfigFixture.lines("version: \"1.0\"\n") == [
+                    "sources: required: at least one source with `connector: mqtt-source`"
+                ]
+            )
         }
 
         @Test func sourceWithoutConnectorIsAProblem() {
