@@ -203,6 +203,16 @@ public struct MetricsConfiguration: Sendable, Equatable, CustomStringConvertible
 /// Two shapes are accepted (SPEC §3): a connector file (`type: mqtt-source`, `topic`, `config`, optional
 /// `name`) and a rivven-connect file (`version`, `broker`, `sources`, `sinks`, `settings`). Both may carry
 /// this product's `broker`, `batch`, `buffer`, `log` and `metrics` sections.
+///
+/// Conventions of the file:
+/// - `${VAR}` and `${VAR:-default}` are expanded in every string value before it is converted (the default
+///   applies when VAR is unset or empty); `$$` is not special; a missing VAR without default is a problem.
+/// - Sizes (`max_bytes`, `capacity_bytes`, `segment_bytes`, `max_payload_bytes`) are bytes, or a whole number
+///   with a unit: `KB`/`MB`/`GB`/`TB` are powers of 1000, `KiB`/`MiB`/`GiB`/`TiB` powers of 1024 (`64MiB`,
+///   `1 GiB`, `1MB`); a bare `K`/`M`/`G` is rejected as ambiguous.
+/// - Unknown keys are problems (with a "did you mean" hint); `<<:` merge keys and anchors work.
+/// - rivven-connect's `sinks`, `settings` and `distributed` sections are accepted and ignored; non-MQTT
+///   sources are listed in ``skippedConnectors``; a source with `enabled: false` is checked but not run.
 public struct IngestConfiguration: Sendable, Equatable, CustomStringConvertible {
     /// The MQTT sources to run, in file order (at least one).
     public var sources: [SourceConfiguration]
