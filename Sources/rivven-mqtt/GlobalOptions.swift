@@ -1,6 +1,6 @@
-import ArgumentParser
+public import ArgumentParser
 import FastIngest
-import Logging
+public import Logging
 
 /// Options every subcommand accepts (SPEC §2).
 struct GlobalOptions: ParsableArguments {

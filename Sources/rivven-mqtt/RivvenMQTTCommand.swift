@@ -18,21 +18,21 @@ struct RivvenMQTTCommand: ParsableCommand {
             var command = try parseAsRoot()
             try command.run()
         } catch let error as ExitCode {
-            exit(error.rawValue)
+            Glibc.exit(error.rawValue)
         } catch let error as CommandFailure {
             writeStandardError(error.message)
-            exit(error.exitCode)
+            Glibc.exit(error.exitCode)
         } catch {
             let code = exitCode(for: error)
             if code == .success {
                 print(fullMessage(for: error))
-                exit(0)
+                Glibc.exit(0)
             }
             writeStandardError(fullMessage(for: error))
             if !fullMessage(for: error).contains("Usage:") {
                 writeStandardError("Usage: rivven-mqtt <subcommand> --config FILE; see rivven-mqtt --help")
             }
-            exit(code == .failure ? 1 : 2)
+            Glibc.exit(code == .failure ? 1 : 2)
         }
     }
 }
@@ -45,9 +45,18 @@ struct CommandFailure: Error {
 
 /// Writes one line to stderr, unbuffered.
 func writeStandardError(_ text: String) {
-    var line = text
-    if !line.hasSuffix("\n") { line += "\n" }
-    _ = line.withCString { fputs($0, stderr) }
+    var line = Array(text.utf8)
+    if line.last != UInt8(ascii: "\n") { line.append(UInt8(ascii: "\n")) }
+    // One write(2) per line: unbuffered, and lines from different threads never interleave.
+    line.withUnsafeBytes { raw in
+        var offset = 0
+        while offset < raw.count {
+            let n = write(2, raw.baseAddress! + offset, raw.count - offset)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return }
+            offset += n
+        }
+    }
 }
 
 /// Writes to stdout and flushes, so a supervisor or a pipe sees it at once.

@@ -1,5 +1,5 @@
 import Glibc
-import Logging
+public import Logging
 import Synchronization
 
 /// What a connection reports to its owner (on the connection's thread).
@@ -27,7 +27,7 @@ public final class MQTTConnection: @unchecked Sendable {
     private let counters: IngestCounters
     private let logger: Logger
     private let onEvent: @Sendable (MQTTConnectionEvent) -> Void
-    private let wakeFD: Int32
+    private let wakePipe = WakePipe()
 
     private let stopRequested = Atomic<Bool>(false)
     private let connectedFlag = Atomic<Bool>(false)
@@ -71,11 +71,6 @@ public final class MQTTConnection: @unchecked Sendable {
         logger[metadataKey: "mqtt.client_id"] = "\(configuration.clientID(forConnection: index))"
         self.logger = logger
         self.onEvent = onEvent
-        self.wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
-    }
-
-    deinit {
-        close(wakeFD)
     }
 
     /// libmosquitto options for this connection.
@@ -124,8 +119,7 @@ public final class MQTTConnection: @unchecked Sendable {
 
     /// Wakes the driver from its poll (e.g. when the writer made messages durable).
     public func wake() {
-        var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
+        wakePipe.signal()
     }
 
     /// Waits for the driver thread to end.
@@ -153,12 +147,12 @@ public final class MQTTConnection: @unchecked Sendable {
             let allowWrite = client.wantsWrite && durable
             var fds = [
                 pollfd(fd: socket, events: Int16(POLLIN) | (allowWrite ? Int16(POLLOUT) : 0), revents: 0),
-                pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: wakePipe.readFD, events: Int16(POLLIN), revents: 0),
             ]
             // Short timeout while acknowledgements wait for durability, so they leave promptly.
             let timeout: Int32 = client.wantsWrite && !durable ? 1 : 100
             let ready = poll(&fds, 2, timeout)
-            if ready > 0 && fds[1].revents != 0 { drainWake() }
+            if ready > 0 && fds[1].revents != 0 { wakePipe.drain() }
             if ready > 0 && fds[0].revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 {
                 let rc = client.loopRead()
                 if !rc.isSuccess { continue }
@@ -224,23 +218,16 @@ public final class MQTTConnection: @unchecked Sendable {
             let remaining = ContinuousClock.now.duration(to: deadline)
             if remaining <= .zero { return true }
             let ms = Int32(clamping: remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000 + 1)
-            var fd = pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)
-            if poll(&fd, 1, min(ms, 1000)) > 0 { drainWake() }
+            wakePipe.wait(timeoutMilliseconds: min(ms, 1000))
         }
         return false
-    }
-
-    private func drainWake() {
-        var value: UInt64 = 0
-        _ = read(wakeFD, &value, 8)
     }
 
     private func shutDown(_ client: MosquittoClient) {
         // Let the handler make everything durable, then release acknowledgements and say goodbye.
         let deadline = ContinuousClock.now + .seconds(5)
         while !handler.commit() && ContinuousClock.now < deadline {
-            var fd = pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)
-            if poll(&fd, 1, 2) > 0 { drainWake() }
+            wakePipe.wait(timeoutMilliseconds: 2)
         }
         guard client.socket >= 0, connectedFlag.load(ordering: .acquiring) else { return }
         _ = client.disconnect()
@@ -257,7 +244,7 @@ public final class MQTTConnection: @unchecked Sendable {
 }
 
 extension MQTTConnection: MosquittoClientDelegate {
-    func mosquittoDidConnect(code: Int, description: String, sessionPresent: Bool) {
+    package func mosquittoDidConnect(code: Int, description: String, sessionPresent: Bool) {
         awaitingConnack = false
         guard code == 0 else {
             connackFailure = "broker \(brokerText) refused the connection: \(description) (CONNACK code \(code))"
@@ -294,7 +281,7 @@ extension MQTTConnection: MosquittoClientDelegate {
         }
     }
 
-    func mosquittoDidSubscribe(messageID: Int, granted: [Int]) {
+    package func mosquittoDidSubscribe(messageID: Int, granted: [Int]) {
         guard messageID == pendingSubscribeID else { return }
         pendingSubscribeID = nil
         let filters = configuration.subscriptionFilters
@@ -324,7 +311,7 @@ extension MQTTConnection: MosquittoClientDelegate {
         onEvent(.subscribed(granted: granted))
     }
 
-    func mosquittoDidDisconnect(code: Int, description: String) {
+    package func mosquittoDidDisconnect(code: Int, description: String) {
         let wasConnected = connectedFlag.exchange(false, ordering: .acquiringAndReleasing)
         subscribedFlag.store(false, ordering: .releasing)
         pendingSubscribeID = nil
@@ -348,7 +335,7 @@ extension MQTTConnection: MosquittoClientDelegate {
         return "connection to \(brokerText) closed before CONNACK: \(fallback)"
     }
 
-    func mosquittoDidReceive(
+    package func mosquittoDidReceive(
         topic: UnsafeRawBufferPointer,
         payload: UnsafeRawBufferPointer,
         qos: Int,
@@ -369,7 +356,7 @@ extension MQTTConnection: MosquittoClientDelegate {
         )
     }
 
-    func mosquittoDidLog(level: MosquittoLogLevel, message: String) {
+    package func mosquittoDidLog(level: MosquittoLogLevel, message: String) {
         switch level {
         case .error:
             // TLS verification failures reach us only as log lines (notes/libmosquitto.md).

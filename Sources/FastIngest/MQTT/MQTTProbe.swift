@@ -126,24 +126,24 @@ private final class ProbeRecorder: MosquittoClientDelegate {
     var closeReason: String?
     var lastError: String?
 
-    func mosquittoDidConnect(code: Int, description: String, sessionPresent: Bool) {
+    package func mosquittoDidConnect(code: Int, description: String, sessionPresent: Bool) {
         connack = (code, description)
     }
-    func mosquittoDidDisconnect(code: Int, description: String) {
+    package func mosquittoDidDisconnect(code: Int, description: String) {
         closed = true
         closeReason = description
     }
-    func mosquittoDidSubscribe(messageID: Int, granted: [Int]) {
+    package func mosquittoDidSubscribe(messageID: Int, granted: [Int]) {
         self.granted = granted
     }
-    func mosquittoDidReceive(
+    package func mosquittoDidReceive(
         topic: UnsafeRawBufferPointer,
         payload: UnsafeRawBufferPointer,
         qos: Int,
         retain: Bool,
         messageID: Int
     ) {}
-    func mosquittoDidLog(level: MosquittoLogLevel, message: String) {
+    package func mosquittoDidLog(level: MosquittoLogLevel, message: String) {
         if level == .error { lastError = message }
     }
 }

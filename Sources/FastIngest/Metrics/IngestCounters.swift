@@ -1,25 +1,25 @@
-import Synchronization
+package import Synchronization
 
 /// Lock-free counters the hot path bumps with relaxed atomics; snapshots and exposition are built from them.
 public final class IngestCounters: Sendable {
     /// Messages handed over by libmosquitto (`messages_received`).
-    public let messagesReceived = Atomic<UInt64>(0)
+    package let messagesReceived = Atomic<UInt64>(0)
     /// Payload bytes of those messages (`bytes_received`).
-    public let bytesReceived = Atomic<UInt64>(0)
+    package let bytesReceived = Atomic<UInt64>(0)
     /// Successful CONNACKs (`connections`).
-    public let connections = Atomic<UInt64>(0)
+    package let connections = Atomic<UInt64>(0)
     /// Lost or closed connections (`disconnections`).
-    public let disconnections = Atomic<UInt64>(0)
+    package let disconnections = Atomic<UInt64>(0)
     /// Errors of any kind (`errors`).
-    public let errors = Atomic<UInt64>(0)
+    package let errors = Atomic<UInt64>(0)
     /// Reconnect attempts made after a failure or a drop.
-    public let reconnects = Atomic<UInt64>(0)
+    package let reconnects = Atomic<UInt64>(0)
     /// Subscriptions granted at a lower QoS than requested.
-    public let qosDowngrades = Atomic<UInt64>(0)
+    package let qosDowngrades = Atomic<UInt64>(0)
     /// Records written to the sink.
-    public let recordsWritten = Atomic<UInt64>(0)
+    package let recordsWritten = Atomic<UInt64>(0)
     /// Sink write failures.
-    public let writeErrors = Atomic<UInt64>(0)
+    package let writeErrors = Atomic<UInt64>(0)
 
     /// Creates zeroed counters.
     public init() {}

@@ -1,5 +1,5 @@
 import Glibc
-import Logging
+public import Logging
 import Synchronization
 
 /// Wires every MQTT source of a configuration (× its `connections`) to an output, owns their threads, and stops
@@ -12,18 +12,13 @@ public final class IngestPipeline: Sendable {
     public let counters = IngestCounters()
     private let connections: Mutex<[MQTTConnection]> = Mutex([])
     private let fatal: Mutex<MQTTError?> = Mutex(nil)
-    private let done: Int32
+    private let done = WakePipe()
 
     /// Creates a pipeline; nothing runs until `run()`.
     public init(configuration: IngestConfiguration, output: LineOutput, logger: Logger) {
         self.configuration = configuration
         self.output = output
         self.logger = logger
-        self.done = eventfd(0, Int32(EFD_CLOEXEC))
-    }
-
-    deinit {
-        close(done)
     }
 
     /// Whether every connection is up and subscribed (readiness).
@@ -42,8 +37,7 @@ public final class IngestPipeline: Sendable {
             throw PipelineError(.mqtt, error.message)
         }
         connections.withLock { $0 = created }
-        var value: UInt64 = 0
-        while read(done, &value, 8) < 0 && errno == EINTR {}
+        done.wait(timeoutMilliseconds: -1)
         logger.info("stopping: draining and disconnecting")
         for connection in created { connection.stop() }
         for connection in created { connection.join() }
@@ -73,9 +67,9 @@ public final class IngestPipeline: Sendable {
                     output: output,
                     counters: counters
                 ) { errorNumber in
+                    let reason = String(cString: strerror(errorNumber))
                     errorLogger.error(
-                        "cannot write to \(outputName): \(String(cString: strerror(errorNumber))); "
-                            + "holding acknowledgements until it recovers"
+                        "cannot write to \(outputName): \(reason); holding acknowledgements until it recovers"
                     )
                 }
                 let connection = MQTTConnection(
@@ -87,7 +81,7 @@ public final class IngestPipeline: Sendable {
                 ) { [weak self] event in
                     self?.handle(event)
                 }
-                do {
+                do throws(MQTTError) {
                     try connection.start()
                 } catch {
                     for c in started { c.stop() }
@@ -110,7 +104,6 @@ public final class IngestPipeline: Sendable {
 
     /// Asks the pipeline to stop (signal handlers call this). Safe from any thread, any number of times.
     public func stop() {
-        var one: UInt64 = 1
-        _ = write(done, &one, 8)
+        done.signal()
     }
 }

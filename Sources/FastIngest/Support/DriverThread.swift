@@ -19,7 +19,7 @@ package final class DriverThread: @unchecked Sendable {
         let box = Unmanaged.passRetained(Box(name, body)).toOpaque()
         let rc = pthread_create(&handle, nil, { raw in
             let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
-            _ = pthread_setname_np(pthread_self(), String(box.name.prefix(15)))
+            nameCurrentThread(box.name)
             box.body()
             return nil
         }, box)
@@ -30,4 +30,14 @@ package final class DriverThread: @unchecked Sendable {
     package func join() {
         pthread_join(handle, nil)
     }
+}
+
+/// Names the calling thread (visible in `top -H`, `ps -L`), through /proc since glibc's pthread_setname_np is not
+/// imported into Swift.
+private func nameCurrentThread(_ name: String) {
+    let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+    guard fd >= 0 else { return }
+    let short = Array(name.utf8.prefix(15))
+    _ = short.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    close(fd)
 }
