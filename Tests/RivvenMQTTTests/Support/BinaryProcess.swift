@@ -130,6 +130,14 @@ final class BinaryProcess: @unchecked Sendable {
             }
 
             do {
+                // A child inherits the spawning thread's signal mask unless the spawn resets it; a blocked
+                // SIGTERM/SIGINT would make the product's graceful-shutdown tests meaningless. Foundation
+                // resets it today (checked with Swift 6.3.1); spawning from an empty mask makes sure.
+                var unblocked = sigset_t()
+                var previous = sigset_t()
+                sigemptyset(&unblocked)
+                pthread_sigmask(SIG_SETMASK, &unblocked, &previous)
+                defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
                 try process.run()
             } catch {
                 for fd in [outPipe.read, errPipe.read] + (inPipe.map { [$0.write] } ?? []) {
@@ -428,6 +436,13 @@ final class BinaryProcess: @unchecked Sendable {
     /// Writes `bytes` to `fd` and closes it, on a dedicated thread (the child may read slowly or not at all).
     private static func startWriter(fd: Int32, bytes: [UInt8], name: String) {
         let thread = Thread {
+            // A child that exits before reading everything makes write(2) raise SIGPIPE, which would kill
+            // the test process. Blocked on this thread, it stays pending and write fails with EPIPE
+            // instead. (Not SIG_IGN process-wide: children would inherit an ignored SIGPIPE.)
+            var pipeSignal = sigset_t()
+            sigemptyset(&pipeSignal)
+            sigaddset(&pipeSignal, SIGPIPE)
+            pthread_sigmask(SIG_BLOCK, &pipeSignal, nil)
             var written = 0
             while written < bytes.count {
                 let count = bytes.withUnsafeBytes { buffer in

@@ -164,9 +164,20 @@ final class MosquittoBroker: @unchecked Sendable {
 
     /// SIGTERM, then wait for the exit (mosquitto saves its persistence database on the way out);
     /// SIGKILL if it is still running after 5 s. Does nothing if the broker is not running.
+    ///
+    /// SIGTERM is repeated every 200 ms: mosquitto 2.0 installs its handler, logs "running" and only then
+    /// sets its run flag, so a SIGTERM that lands in between (a stop right after the start) is lost.
     func stop() async {
-        guard let process = state.withLock({ $0.process }) else { return }
-        await process.terminate(grace: .seconds(5), timeout: .seconds(20))
+        guard let process = state.withLock({ $0.process }), process.pid != nil else { return }
+        let deadline = ContinuousClock.now.advanced(by: .seconds(5))
+        repeat {
+            process.signal(SIGTERM)
+            if await process.waitForExit(timeout: .milliseconds(200)) != nil {
+                return
+            }
+        } while ContinuousClock.now < deadline
+        process.signal(SIGKILL)
+        await process.waitForExit(timeout: .seconds(20))
     }
 
     /// SIGKILL and wait for the exit: a crash, without a final save of the persistence database.
