@@ -75,6 +75,31 @@ struct HarnessTests {
         #expect(!process.isRunning)
     }
 
+    @Test func childrenStartWithDefaultSignalHandling() async throws {
+        // Whatever this test process ignores or blocks (a background job of a non-interactive shell
+        // ignores SIGINT), the product under test must see SIGINT/SIGTERM/SIGPIPE as a supervisor sends them.
+        let result = try await BinaryProcess(executable: "/bin/sh").run(
+            arguments: ["-c", "grep -E '^Sig(Ign|Blk):' /proc/self/status"],
+            timeout: .seconds(30)
+        )
+        let masks = Dictionary(
+            uniqueKeysWithValues: result.stdout.split(separator: "\n").compactMap { line -> (String, UInt64)? in
+                let parts = line.split(separator: ":")
+                guard parts.count == 2 else { return nil }
+                return (String(parts[0]), UInt64(parts[1].trimmingCharacters(in: .whitespaces), radix: 16) ?? .max)
+            }
+        )
+        let standardSignals: UInt64 = 0x7FFF_FFFF  // signals 1...31
+        #expect(masks["SigIgn"].map { $0 & standardSignals } == 0)
+        #expect(masks["SigBlk"].map { $0 & standardSignals } == 0)
+    }
+
+    @Test func startFailsForAMissingExecutable() {
+        #expect(throws: HarnessError.self) {
+            try BinaryProcess(executable: "/nonexistent/rivven-mqtt").start()
+        }
+    }
+
     @Test func drainsLargeOutputWhileRunning() async throws {
         // 4 MiB on each stream: far more than a pipe holds, so this only finishes if both are drained.
         let process = BinaryProcess(executable: "/bin/sh")

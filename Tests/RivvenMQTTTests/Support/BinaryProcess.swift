@@ -95,9 +95,20 @@ final class BinaryProcess: @unchecked Sendable {
             state.started = true
             state.arguments = arguments
 
+            guard FileManager.default.isExecutableFile(atPath: executable) else {
+                throw HarnessError("cannot start \(executable): not an executable file")
+            }
             let process = Process()
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = arguments
+            if let launcher = Self.signalResettingLauncher {
+                // A child inherits ignored signals: run in the background by a non-interactive shell (as CI
+                // may be), the test process ignores SIGINT, and so would the product under test. GNU env
+                // resets every signal to its default action, then execs the program (same PID).
+                process.executableURL = URL(fileURLWithPath: launcher)
+                process.arguments = ["--default-signal", "--", executable] + arguments
+            } else {
+                process.executableURL = URL(fileURLWithPath: executable)
+                process.arguments = arguments
+            }
             if let environment {
                 var merged = inheritEnvironment ? ProcessInfo.processInfo.environment : [:]
                 merged.merge(environment) { _, new in new }
@@ -393,6 +404,20 @@ final class BinaryProcess: @unchecked Sendable {
         }
         return nil
     }
+
+    /// GNU coreutils' env (8.31 or later has `--default-signal`), when present.
+    private static let signalResettingLauncher: String? = {
+        let env = "/usr/bin/env"
+        guard FileManager.default.isExecutableFile(atPath: env) else { return nil }
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: env)
+        probe.arguments = ["--default-signal", "--", "/bin/true"]
+        probe.standardOutput = FileHandle.nullDevice
+        probe.standardError = FileHandle.nullDevice
+        guard (try? probe.run()) != nil else { return nil }
+        probe.waitUntilExit()
+        return probe.terminationStatus == 0 ? env : nil
+    }()
 
     // MARK: Pipes and I/O threads
 
