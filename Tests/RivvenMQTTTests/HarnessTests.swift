@@ -201,7 +201,9 @@ struct HarnessTests {
 
         try await MQTTTool.publish(to: endpoint, topic: "state", message: "on", qos: 1, retain: true)
         let retained = try await MQTTTool.subscribe(to: endpoint, topic: "state", count: 1, timeout: .seconds(30))
-        #expect(retained == [MQTTTool.ReceivedMessage(topic: "state", payload: Array("on".utf8), qos: 0, retained: true)])
+        #expect(
+            retained == [MQTTTool.ReceivedMessage(topic: "state", payload: Array("on".utf8), qos: 0, retained: true)]
+        )
         try await MQTTTool.clearRetained(at: endpoint, topic: "state")
         // Nothing may arrive now; the short wait is only how long we look for a stray message.
         let none = try await MQTTTool.subscribe(to: endpoint, topic: "state", count: 1, timeout: .seconds(2))
@@ -215,7 +217,11 @@ struct HarnessTests {
         )
         let alice = broker.endpoint(username: "alice", password: "secret")
         let subscription = try await MQTTTool.startSubscriber(to: alice, topics: ["auth"])
-        try await MQTTTool.publish(to: broker.endpoint(username: "bob", password: "hunter2"), topic: "auth", message: "ok")
+        try await MQTTTool.publish(
+            to: broker.endpoint(username: "bob", password: "hunter2"),
+            topic: "auth",
+            message: "ok"
+        )
         #expect(await subscription.waitForMessages(count: 1).map(\.text) == ["ok"])
 
         await #expect(throws: HarnessError.self) {
@@ -229,7 +235,10 @@ struct HarnessTests {
             try await MQTTTool.publish(to: broker.endpoint(), topic: "auth", message: "anonymous")
         }
         await #expect(throws: HarnessError.self) {
-            _ = try await MQTTTool.startSubscriber(to: broker.endpoint(username: "mallory", password: "x"), topics: ["#"])
+            _ = try await MQTTTool.startSubscriber(
+                to: broker.endpoint(username: "mallory", password: "x"),
+                topics: ["#"]
+            )
         }
         await subscription.stop()
         #expect(subscription.messages.map(\.text) == ["ok"])
@@ -380,6 +389,14 @@ struct HarnessTests {
         }
         let releasedPID = try await startAndRelease()
         #expect(await Eventually.wait(timeout: .seconds(20)) { kill(releasedPID, 0) != 0 })
+    }
+
+    @Test func brokerThatCannotStartReportsWhy() async throws {
+        let error = await #expect(throws: HarnessError.self) {
+            _ = try await MosquittoBroker.start(.init(extraConfiguration: ["no_such_option true"]))
+        }
+        #expect(error?.message.contains("no_such_option") == true)
+        #expect(error?.message.contains("--- configuration:") == true)
     }
 
     @Test func ipv6ListenerAndScopedBroker() async throws {

@@ -27,7 +27,13 @@ enum MQTTTool {
         /// `--tls-version` (tlsv1.2, tlsv1.3), or the client's default.
         var version: String?
 
-        init(caFile: String, certFile: String? = nil, keyFile: String? = nil, insecure: Bool = false, version: String? = nil) {
+        init(
+            caFile: String,
+            certFile: String? = nil,
+            keyFile: String? = nil,
+            insecure: Bool = false,
+            version: String? = nil
+        ) {
             self.caFile = caFile
             self.certFile = certFile
             self.keyFile = keyFile

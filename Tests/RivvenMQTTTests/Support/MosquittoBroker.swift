@@ -130,9 +130,9 @@ final class MosquittoBroker: @unchecked Sendable {
             do {
                 try await broker.launch()
                 return broker
-            } catch let error as LaunchFailure where error.addressInUse {
-                lastError = error
-                continue
+            } catch let error as LaunchFailure {
+                guard error.addressInUse else { throw HarnessError(error.description) }
+                lastError = HarnessError(error.description)
             }
         }
         throw lastError ?? HarnessError("mosquitto did not start")
@@ -196,7 +196,10 @@ final class MosquittoBroker: @unchecked Sendable {
             do {
                 try await launch()
                 return
-            } catch let error as LaunchFailure where error.addressInUse && ContinuousClock.now < deadline {
+            } catch let error as LaunchFailure {
+                guard error.addressInUse && ContinuousClock.now < deadline else {
+                    throw HarnessError("restart: \(error.description)")
+                }
                 try? await Task.sleep(for: .milliseconds(250))
             }
         }

@@ -133,7 +133,9 @@ struct TLSMaterial: Sendable, Hashable {
             serial: String
         ) async throws {
             let request = path("\(name).csr")
-            try await run(["req", "-new"] + newKey + config + ["-keyout", key, "-out", request, "-subj", "/CN=\(name)"])
+            try await run(
+                ["req", "-new"] + newKey + config + ["-keyout", key, "-out", request, "-subj", "/CN=\(name)"]
+            )
             try await run([
                 "x509", "-req", "-in", request, "-CA", caCertificate, "-CAkey", caKey, "-set_serial", serial,
                 "-days", "3650", "-sha256", "-extfile", extensions, "-out", certificate,
