@@ -450,7 +450,9 @@ enum MQTTTool {
         let messages = await subscription.waitForMessages(count: count, timeout: timeout)
         // With -C the client disconnects by itself after `count` messages; give it the chance to do so
         // cleanly (acknowledging the last one) before it is stopped.
-        if await subscription.process.waitForExit(timeout: .seconds(5)) == nil {
+        if messages.count < count {
+            await subscription.stop()
+        } else if await subscription.process.waitForExit(timeout: .seconds(5)) == nil {
             await subscription.stop()
         }
         return messages

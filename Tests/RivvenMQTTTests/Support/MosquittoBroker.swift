@@ -14,6 +14,22 @@ import Synchronization
 /// `atexit` handler kills any left over. Keep a reference until the end of the test (end with
 /// `await broker.stop()`, or use `MosquittoBroker.with`): Swift may release an object right after its last
 /// use, not at the end of the scope.
+///
+/// A typical product test:
+///
+/// ```swift
+/// let broker = try await MosquittoBroker.start()
+/// let product = try BinaryProcess()  // the built rivven-mqtt
+/// try product.start(arguments: ["run", "--broker", broker.url])
+/// #expect(await product.waitForStderr(containing: "subscribed", timeout: .seconds(30)))
+/// try await MQTTTool.publish(to: broker.endpoint(), topic: "sensors/1", message: "21.5", qos: 1)
+/// let lines = await product.waitForStdoutLines(count: 1, timeout: .seconds(30))
+/// product.signal(SIGTERM)
+/// #expect(await product.waitForExit(timeout: .seconds(30)) == 0)
+/// await broker.stop()
+/// ```
+///
+/// (The product's options and log lines above are placeholders for whatever SPEC.md defines.)
 final class MosquittoBroker: @unchecked Sendable {
     // @unchecked: the mutable state (the current process and the log offset of the current run) is in
     // `state`, behind a lock; everything else is immutable after `start`.
