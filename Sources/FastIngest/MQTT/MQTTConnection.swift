@@ -187,13 +187,18 @@ public final class MQTTConnection: @unchecked Sendable {
     }
 
     /// Counts one failed attempt, logs it once per distinct reason, and gives up after `max_reconnect_attempts`.
-    private func recordFailure(_ reason: String) {
+    private func recordFailure(_ reason: String, severe: Bool = false) {
         awaitingConnack = false
         consecutiveFailures += 1
         lastFailure = reason
         IngestCounters.bump(counters.errors)
         if reason != lastLoggedFailure {
-            logger.warning("MQTT connection failed; retrying with backoff", metadata: ["mqtt.reason": "\(reason)"])
+            // TLS and authentication failures will not fix themselves: they are errors, not warnings.
+            logger.log(
+                level: severe ? .error : .warning,
+                "MQTT connection failed; retrying with backoff",
+                metadata: ["mqtt.reason": "\(reason)", "mqtt.attempts_in_a_row": "\(consecutiveFailures)"]
+            )
             lastLoggedFailure = reason
         } else {
             logger.debug("MQTT connection failed again", metadata: ["mqtt.reason": "\(reason)"])
@@ -323,7 +328,10 @@ extension MQTTConnection: MosquittoClientDelegate {
             lastLoggedFailure = nil
             onEvent(.disconnected(reason: reason))
         } else if awaitingConnack || connackFailure != nil || lastErrorLog != nil {
-            recordFailure(connackFailure ?? tlsOrLogReason(fallback: description))
+            recordFailure(
+                connackFailure ?? tlsOrLogReason(fallback: description),
+                severe: connackFailure != nil || lastErrorLog != nil
+            )
         }
         awaitingConnack = false
     }
