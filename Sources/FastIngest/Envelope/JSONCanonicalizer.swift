@@ -21,7 +21,12 @@ struct JSONCanonicalizer: Sendable {
         var source: Int
         /// A later occurrence of an earlier key: written only through its first occurrence's `source`.
         var dropped: Bool
+        /// Whether `hash` is set and the entry is in the table (keys of objects past `linearScanLimit` entries).
+        var hashed: Bool
     }
+
+    /// Objects with up to this many keys are checked for duplicates by direct comparison.
+    static let linearScanLimit = 8
 
     /// serde_json's recursion limit: the 128th nested array/object is an error.
     static let recursionLimit = 128
@@ -52,7 +57,7 @@ struct JSONCanonicalizer: Sendable {
             guard parser.atEnd else { throw .invalid }
             return true
         } catch {
-            out.removeSubrange(start...)
+            out.removeLast(out.count - start)
             return false
         }
     }
@@ -148,20 +153,33 @@ struct JSONCanonicalizer: Sendable {
             out.append(UInt8(ascii: ":"))
 
             let index = entries.count
-            let hash = Self.hash(out, keyStart..<keyEnd)
             var entry = Entry(
                 object: objectStart,
                 keyStart: keyStart,
                 keyEnd: keyEnd,
                 valueStart: out.count,
                 valueEnd: out.count,
-                hash: hash,
+                hash: 0,
                 source: index,
-                dropped: false
+                dropped: false,
+                hashed: false
             )
-            if let first = findOrInsertKey(index: index, hash: hash, object: objectStart, key: keyStart..<keyEnd, out) {
+            let earlier: Int?
+            if index - base < Self.linearScanLimit {
+                // Small object: compare with its earlier keys directly, no hashing.
+                earlier = linearFind(from: base, to: index, key: keyStart..<keyEnd, in: out)
+            } else {
+                if index - base == Self.linearScanLimit {
+                    promoteToTable(from: base, to: index, in: out)
+                }
+                entry.hash = out.withUnsafeBufferPointer { Self.hash($0, keyStart..<keyEnd) }
+                entry.hashed = true
+                earlier = findOrInsertKey(index: index, hash: entry.hash, object: objectStart, key: keyStart..<keyEnd, out)
+            }
+            if let first = earlier {
                 entries[first].source = index
                 entry.dropped = true
+                entry.hashed = false
                 hadDuplicate = true
             }
             entries.append(entry)
@@ -180,7 +198,7 @@ struct JSONCanonicalizer: Sendable {
                 if hadDuplicate {
                     rebuildObject(from: base, objectStart: objectStart, in: &out)
                 }
-                entries.removeSubrange(base...)
+                entries.removeLast(entries.count - base)
                 return
             default:
                 throw .invalid
@@ -238,8 +256,8 @@ struct JSONCanonicalizer: Sendable {
             let candidate = Int(value & 0xFFFF_FFFF) - 1
             if candidate < entries.count {
                 let other = entries[candidate]
-                if other.object == object && !other.dropped && other.hash == hash
-                    && Self.bytesEqual(out, other.keyStart..<other.keyEnd, key)
+                if other.object == object && other.hashed && other.hash == hash
+                    && out.withUnsafeBufferPointer({ Self.bytesEqual($0, other.keyStart..<other.keyEnd, key) })
                 {
                     return candidate
                 }
@@ -260,7 +278,7 @@ struct JSONCanonicalizer: Sendable {
         }
         usedSlots = 0
         let mask = size - 1
-        for (index, entry) in entries.enumerated() where !entry.dropped {
+        for (index, entry) in entries.enumerated() where entry.hashed {
             var slot = Int(truncatingIfNeeded: entry.hash) & mask
             while table[slot] >> 32 == generation { slot = (slot + 1) & mask }
             table[slot] = generation << 32 | UInt64(index + 1)
@@ -269,12 +287,10 @@ struct JSONCanonicalizer: Sendable {
     }
 
     /// FNV-1a over the written key bytes, finished with a multiply-xorshift so the low bits index well.
-    private static func hash(_ out: [UInt8], _ range: Range<Int>) -> UInt64 {
+    private static func hash(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        out.withUnsafeBufferPointer { bytes in
-            for index in range {
-                hash = (hash ^ UInt64(bytes[index])) &* 0x0000_0100_0000_01B3
-            }
+        for index in range {
+            hash = (hash ^ UInt64(bytes[index])) &* 0x0000_0100_0000_01B3
         }
         hash ^= hash >> 29
         hash &*= 0xbf58_476d_1ce4_e5b9
@@ -282,17 +298,40 @@ struct JSONCanonicalizer: Sendable {
         return hash
     }
 
-    private static func bytesEqual(_ out: [UInt8], _ a: Range<Int>, _ b: Range<Int>) -> Bool {
+    private static func bytesEqual(_ bytes: UnsafeBufferPointer<UInt8>, _ a: Range<Int>, _ b: Range<Int>) -> Bool {
         guard a.count == b.count else { return false }
-        return out.withUnsafeBufferPointer { bytes in
-            var i = a.lowerBound
-            var j = b.lowerBound
-            while i < a.upperBound {
-                if bytes[i] != bytes[j] { return false }
-                i += 1
-                j += 1
+        var i = a.lowerBound
+        var j = b.lowerBound
+        while i < a.upperBound {
+            if bytes[i] != bytes[j] { return false }
+            i += 1
+            j += 1
+        }
+        return true
+    }
+
+    /// The earlier live entry in `entries[start..<end]` (one small object) whose key equals `key`, if any.
+    private func linearFind(from start: Int, to end: Int, key: Range<Int>, in out: [UInt8]) -> Int? {
+        out.withUnsafeBufferPointer { bytes in
+            for index in start..<end {
+                let other = entries[index]
+                if !other.dropped && Self.bytesEqual(bytes, other.keyStart..<other.keyEnd, key) {
+                    return index
+                }
             }
-            return true
+            return nil
+        }
+    }
+
+    /// Moves an object that reached `linearScanLimit` keys to the hash table: hashes and inserts its live keys.
+    private mutating func promoteToTable(from start: Int, to end: Int, in out: [UInt8]) {
+        for index in start..<end where !entries[index].dropped {
+            let entry = entries[index]
+            let hash = out.withUnsafeBufferPointer { Self.hash($0, entry.keyStart..<entry.keyEnd) }
+            entries[index].hash = hash
+            entries[index].hashed = true
+            // Keys of one object are distinct here, so this only inserts.
+            _ = findOrInsertKey(index: index, hash: hash, object: entry.object, key: entry.keyStart..<entry.keyEnd, out)
         }
     }
 }

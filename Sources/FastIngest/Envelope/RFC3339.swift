@@ -21,7 +21,74 @@ public enum RFC3339 {
             secondOfDay += 86_400
         }
         let (year, month, day) = civilDate(daysSinceEpoch: days)
+        guard (0...9999).contains(year) else {
+            // Unreachable for Int64 nanoseconds (1677...2262); kept for completeness.
+            appendSlow(year: year, month: month, day: day, secondOfDay: secondOfDay, nanos: nanos, zulu: zulu, to: &out)
+            return
+        }
+        // Longest text: "YYYY-MM-DDTHH:MM:SS.fffffffff+00:00" (35 bytes); built on the stack, appended once.
+        var storage: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &storage) { buffer in
+            var position = 0
+            @inline(__always) func put(_ byte: UInt8) {
+                buffer[position] = byte
+                position += 1
+            }
+            @inline(__always) func digits(_ value: Int64, _ count: Int) {
+                var rest = value
+                var index = position + count
+                while index > position {
+                    index -= 1
+                    buffer[index] = UInt8(truncatingIfNeeded: 48 + rest % 10)
+                    rest /= 10
+                }
+                position += count
+            }
+            digits(year, 4)
+            put(UInt8(ascii: "-"))
+            digits(month, 2)
+            put(UInt8(ascii: "-"))
+            digits(day, 2)
+            put(UInt8(ascii: "T"))
+            digits(secondOfDay / 3600, 2)
+            put(UInt8(ascii: ":"))
+            digits(secondOfDay / 60 % 60, 2)
+            put(UInt8(ascii: ":"))
+            digits(secondOfDay % 60, 2)
+            if nanos != 0 {
+                put(UInt8(ascii: "."))
+                if nanos % 1_000_000 == 0 {
+                    digits(nanos / 1_000_000, 3)
+                } else if nanos % 1_000 == 0 {
+                    digits(nanos / 1_000, 6)
+                } else {
+                    digits(nanos, 9)
+                }
+            }
+            if zulu {
+                put(UInt8(ascii: "Z"))
+            } else {
+                put(UInt8(ascii: "+"))
+                put(UInt8(ascii: "0"))
+                put(UInt8(ascii: "0"))
+                put(UInt8(ascii: ":"))
+                put(UInt8(ascii: "0"))
+                put(UInt8(ascii: "0"))
+            }
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<position]))
+        }
+    }
 
+    /// Byte-by-byte form, used only for years outside 0...9999.
+    private static func appendSlow(
+        year: Int64,
+        month: Int64,
+        day: Int64,
+        secondOfDay: Int64,
+        nanos: Int64,
+        zulu: Bool,
+        to out: inout [UInt8]
+    ) {
         appendYear(year, to: &out)
         out.append(UInt8(ascii: "-"))
         appendTwoDigits(month, to: &out)
@@ -44,17 +111,7 @@ public enum RFC3339 {
                 appendFixedDigits(UInt64(nanos), count: 9, to: &out)
             }
         }
-        if zulu {
-            out.append(UInt8(ascii: "Z"))
-        } else {
-            // "+00:00"
-            out.append(UInt8(ascii: "+"))
-            out.append(UInt8(ascii: "0"))
-            out.append(UInt8(ascii: "0"))
-            out.append(UInt8(ascii: ":"))
-            out.append(UInt8(ascii: "0"))
-            out.append(UInt8(ascii: "0"))
-        }
+        out.append(contentsOf: zulu ? Array("Z".utf8) : Array("+00:00".utf8))
     }
 
     /// Proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's `civil_from_days`).
