@@ -2,29 +2,38 @@
 public enum Base64 {
     /// Appends the padded standard-alphabet encoding of `bytes` to `out`.
     public static func append(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+        out.appendWithin(maxCount: encodedLength(bytes.count)) { write(bytes, to: &$0) }
+    }
+
+    /// Length of the padded encoding of `count` bytes.
+    static func encodedLength(_ count: Int) -> Int {
+        (count + 2) / 3 * 4
+    }
+
+    static func write(_ bytes: UnsafeRawBufferPointer, to writer: inout ByteWriter) {
         let count = bytes.count
         var index = 0
         while index + 3 <= count {
             let chunk = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
-            out.append(symbol(chunk >> 18))
-            out.append(symbol(chunk >> 12))
-            out.append(symbol(chunk >> 6))
-            out.append(symbol(chunk))
+            writer.put(symbol(chunk >> 18))
+            writer.put(symbol(chunk >> 12))
+            writer.put(symbol(chunk >> 6))
+            writer.put(symbol(chunk))
             index += 3
         }
         let remaining = count - index
         if remaining == 1 {
             let chunk = UInt32(bytes[index]) << 16
-            out.append(symbol(chunk >> 18))
-            out.append(symbol(chunk >> 12))
-            out.append(UInt8(ascii: "="))
-            out.append(UInt8(ascii: "="))
+            writer.put(symbol(chunk >> 18))
+            writer.put(symbol(chunk >> 12))
+            writer.put(UInt8(ascii: "="))
+            writer.put(UInt8(ascii: "="))
         } else if remaining == 2 {
             let chunk = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8
-            out.append(symbol(chunk >> 18))
-            out.append(symbol(chunk >> 12))
-            out.append(symbol(chunk >> 6))
-            out.append(UInt8(ascii: "="))
+            writer.put(symbol(chunk >> 18))
+            writer.put(symbol(chunk >> 12))
+            writer.put(symbol(chunk >> 6))
+            writer.put(UInt8(ascii: "="))
         }
     }
 

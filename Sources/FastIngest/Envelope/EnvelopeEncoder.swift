@@ -24,15 +24,16 @@ public struct EnvelopeEncoder: Sendable {
     /// `,"metadata":{"client_id":…,"broker":…,"message_id":`, prepared once.
     private let metadataPrefix: [UInt8]
     private var canonicalizer = JSONCanonicalizer()
+    private var clock = RFC3339.Cache()
 
     /// Creates an encoder; `brokerURL` and `clientID` are written as given into `data.metadata`.
     public init(brokerURL: String, clientID: String, parseJSONPayload: Bool, includeMetadata: Bool) {
         self.parseJSONPayload = parseJSONPayload
         self.includeMetadata = includeMetadata
         var prefix: [UInt8] = Array(#","metadata":{"client_id":"#.utf8)
-        JSONPayload.appendStringLiteral(clientID, to: &prefix)
+        prefix.append(contentsOf: JSONPayload.stringLiteral(clientID))
         prefix.append(contentsOf: #","broker":"#.utf8)
-        JSONPayload.appendStringLiteral(brokerURL, to: &prefix)
+        prefix.append(contentsOf: JSONPayload.stringLiteral(brokerURL))
         prefix.append(contentsOf: #","message_id":"#.utf8)
         self.metadataPrefix = prefix
     }
@@ -55,46 +56,57 @@ public struct EnvelopeEncoder: Sendable {
     ) {
         messageCount &+= 1
         let messageID = messageCount
+        let maxCount = Fragments.constantLength + metadataPrefix.count
+            + StreamName.maxExpansion * topic.count + 2 * JSONPayload.lossyStringBound(topic.count)
+            + 2 * RFC3339.maxLength + 5 * 20
+            + payloadBound(payload.count)
+        out.appendWithin(maxCount: maxCount) { writer in
+            writer.put(Fragments.head)
+            _ = JSONPayload.writeLossyStringContents(topic, mapStreamCharacters: true, to: &writer)
+            writer.put(Fragments.afterStream)
+            clock.write(encodedAt, zulu: true, to: &writer)
+            writer.put(Fragments.dataTopic)
+            let topicStart = writer.position
+            JSONPayload.writeLossyString(topic, to: &writer)
+            let topicJSON = topicStart..<writer.position
+            writer.put(Fragments.payload)
 
-        out.append(contentsOf: Fragments.head)
-        _ = JSONPayload.appendLossyStringContents(topic, mapStreamCharacters: true, to: &out)
-        out.append(contentsOf: Fragments.afterStream)
-        RFC3339.append(encodedAt, zulu: true, to: &out)
-        out.append(contentsOf: Fragments.dataTopic)
-        JSONPayload.appendLossyString(topic, to: &out)
-        out.append(contentsOf: Fragments.payload)
-
-        if !(parseJSONPayload && canonicalizer.append(payload, to: &out)) {
-            out.append(UInt8(ascii: "\""))
-            let valid = JSONPayload.appendLossyStringContents(payload, mapStreamCharacters: false, to: &out)
-            out.append(UInt8(ascii: "\""))
-            if !valid {
-                out.append(contentsOf: Fragments.payloadBase64)
-                Base64.append(payload, to: &out)
-                out.append(UInt8(ascii: "\""))
+            if !(parseJSONPayload && canonicalizer.write(payload, to: &writer)) {
+                let valid = JSONPayload.writeLossyString(payload, to: &writer)
+                if !valid {
+                    writer.put(Fragments.payloadBase64)
+                    Base64.write(payload, to: &writer)
+                    writer.put(UInt8(ascii: "\""))
+                }
             }
-        }
 
-        out.append(contentsOf: Fragments.qos)
-        DecimalWriter.append(UInt64(qos), to: &out)
-        out.append(contentsOf: retain ? Fragments.retainTrue : Fragments.retainFalse)
-        RFC3339.append(receivedAt, zulu: false, to: &out)
-        out.append(UInt8(ascii: "\""))
-        if includeMetadata {
-            out.append(contentsOf: metadataPrefix)
-            DecimalWriter.append(messageID, to: &out)
-            out.append(contentsOf: Fragments.pkid)
-            DecimalWriter.append(Int64(pkid), to: &out)
-            out.append(UInt8(ascii: "}"))
+            writer.put(Fragments.qos)
+            writer.putDecimal(UInt64(qos))
+            writer.put(retain ? Fragments.retainTrue : Fragments.retainFalse)
+            clock.write(receivedAt, zulu: false, to: &writer)
+            writer.put(UInt8(ascii: "\""))
+            if includeMetadata {
+                writer.put(metadataPrefix)
+                writer.putDecimal(messageID)
+                writer.put(Fragments.pkid)
+                writer.putDecimal(Int64(pkid))
+                writer.put(UInt8(ascii: "}"))
+            }
+            writer.put(Fragments.position)
+            writer.putDecimal(messageID)
+            writer.put(Fragments.mqttTopic)
+            writer.putCopy(of: topicJSON)
+            writer.put(Fragments.mqttQoS)
+            writer.putDecimal(UInt64(qos))
+            writer.put(UInt8(ascii: "}"))
+            writer.put(UInt8(ascii: "}"))
         }
-        out.append(contentsOf: Fragments.position)
-        DecimalWriter.append(messageID, to: &out)
-        out.append(contentsOf: Fragments.mqttTopic)
-        JSONPayload.appendLossyString(topic, to: &out)
-        out.append(contentsOf: Fragments.mqttQoS)
-        DecimalWriter.append(UInt64(qos), to: &out)
-        out.append(UInt8(ascii: "}"))
-        out.append(UInt8(ascii: "}"))
+    }
+
+    /// Room for the payload: the canonical JSON, or the lossy string plus `payload_b64`, whichever is larger.
+    private func payloadBound(_ count: Int) -> Int {
+        let asString = JSONPayload.lossyStringBound(count) + Fragments.payloadBase64.count + Base64.encodedLength(count) + 1
+        return parseJSONPayload ? max(asString, JSONCanonicalizer.outputBound(count)) : asString
     }
 }
 
@@ -112,4 +124,10 @@ private enum Fragments {
     static let position: [UInt8] = Array(#"},"metadata":{"position":""#.utf8)
     static let mqttTopic: [UInt8] = Array(#"","mqtt.topic":"#.utf8)
     static let mqttQoS: [UInt8] = Array(#","mqtt.qos":"#.utf8)
+
+    /// Total length of the fixed pieces, counting both retain variants (an over-estimate is fine).
+    static let constantLength: Int = [
+        head, afterStream, dataTopic, payload, payloadBase64, qos, retainTrue, retainFalse, pkid, position, mqttTopic,
+        mqttQoS,
+    ].reduce(8) { $0 + $1.count }
 }

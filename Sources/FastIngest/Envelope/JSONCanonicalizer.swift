@@ -39,9 +39,24 @@ struct JSONCanonicalizer: Sendable {
 
     init() {}
 
+    /// Upper bound of the canonical output for `count` input bytes. Strings, literals and punctuation never grow;
+    /// a number grows at most from 3 characters (`1e5`, `1.5`) to 24 (`-2.2250738585072014e-308`); `-0` becomes
+    /// `-0.0`. Merging duplicate keys only shrinks an object.
+    static func outputBound(_ count: Int) -> Int {
+        8 * count + 8
+    }
+
     /// Appends the canonical form of `input` and returns true, or appends nothing and returns false.
     mutating func append(_ input: UnsafeRawBufferPointer, to out: inout [UInt8]) -> Bool {
-        let start = out.count
+        out.appendWithin(maxCount: Self.outputBound(input.count)) { writer in
+            write(input, to: &writer)
+        }
+    }
+
+    /// Writes the canonical form of `input` and returns true, or writes nothing and returns false. The writer must
+    /// have ``outputBound(_:)`` bytes of room.
+    mutating func write(_ input: UnsafeRawBufferPointer, to writer: inout ByteWriter) -> Bool {
+        let start = writer.position
         entries.removeAll(keepingCapacity: true)
         usedSlots = 0
         generation += 1
@@ -52,12 +67,12 @@ struct JSONCanonicalizer: Sendable {
         var parser = Parser(input: input)
         do throws(JSONSyntaxError) {
             try parser.skipWhitespace()
-            try parseValue(&parser, remainingDepth: Self.recursionLimit, into: &out)
+            try parseValue(&parser, remainingDepth: Self.recursionLimit, into: &writer)
             try parser.skipWhitespace()
-            guard parser.atEnd else { throw .invalid }
+            guard parser.atEnd else { throw JSONSyntaxError.invalid }
             return true
         } catch {
-            out.removeLast(out.count - start)
+            writer.rewind(to: start)
             return false
         }
     }
@@ -67,34 +82,34 @@ struct JSONCanonicalizer: Sendable {
     private mutating func parseValue(
         _ parser: inout Parser,
         remainingDepth: Int,
-        into out: inout [UInt8]
+        into writer: inout ByteWriter
     ) throws(JSONSyntaxError) {
         guard let byte = parser.peek() else { throw .invalid }
         switch byte {
         case UInt8(ascii: "n"):
             try parser.expectLiteral("null")
-            out.append(contentsOf: Literals.null)
+            writer.put(Literals.null)
         case UInt8(ascii: "t"):
             try parser.expectLiteral("true")
-            out.append(contentsOf: Literals.true)
+            writer.put(Literals.true)
         case UInt8(ascii: "f"):
             try parser.expectLiteral("false")
-            out.append(contentsOf: Literals.false)
+            writer.put(Literals.false)
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            try parser.parseNumber(into: &out)
+            try parser.parseNumber(into: &writer)
         case UInt8(ascii: "\""):
             parser.advance()
-            try parser.parseString(into: &out)
+            try parser.parseString(into: &writer)
         case UInt8(ascii: "["):
             let remaining = remainingDepth - 1
             guard remaining > 0 else { throw .invalid }
             parser.advance()
-            try parseArray(&parser, remainingDepth: remaining, into: &out)
+            try parseArray(&parser, remainingDepth: remaining, into: &writer)
         case UInt8(ascii: "{"):
             let remaining = remainingDepth - 1
             guard remaining > 0 else { throw .invalid }
             parser.advance()
-            try parseObject(&parser, remainingDepth: remaining, into: &out)
+            try parseObject(&parser, remainingDepth: remaining, into: &writer)
         default:
             throw .invalid
         }
@@ -103,24 +118,24 @@ struct JSONCanonicalizer: Sendable {
     private mutating func parseArray(
         _ parser: inout Parser,
         remainingDepth: Int,
-        into out: inout [UInt8]
+        into writer: inout ByteWriter
     ) throws(JSONSyntaxError) {
-        out.append(UInt8(ascii: "["))
+        writer.put(UInt8(ascii: "["))
         try parser.skipWhitespace()
         if parser.peek() == UInt8(ascii: "]") {
             parser.advance()
-            out.append(UInt8(ascii: "]"))
+            writer.put(UInt8(ascii: "]"))
             return
         }
         while true {
-            try parseValue(&parser, remainingDepth: remainingDepth, into: &out)
+            try parseValue(&parser, remainingDepth: remainingDepth, into: &writer)
             try parser.skipWhitespace()
             switch parser.next() {
             case UInt8(ascii: ","):
-                out.append(UInt8(ascii: ","))
+                writer.put(UInt8(ascii: ","))
                 try parser.skipWhitespace()
             case UInt8(ascii: "]"):
-                out.append(UInt8(ascii: "]"))
+                writer.put(UInt8(ascii: "]"))
                 return
             default:
                 throw .invalid
@@ -131,34 +146,34 @@ struct JSONCanonicalizer: Sendable {
     private mutating func parseObject(
         _ parser: inout Parser,
         remainingDepth: Int,
-        into out: inout [UInt8]
+        into writer: inout ByteWriter
     ) throws(JSONSyntaxError) {
-        let objectStart = out.count
+        let objectStart = writer.position
         let base = entries.count
         var hadDuplicate = false
-        out.append(UInt8(ascii: "{"))
+        writer.put(UInt8(ascii: "{"))
         try parser.skipWhitespace()
         if parser.peek() == UInt8(ascii: "}") {
             parser.advance()
-            out.append(UInt8(ascii: "}"))
+            writer.put(UInt8(ascii: "}"))
             return
         }
         while true {
             guard parser.next() == UInt8(ascii: "\"") else { throw .invalid }
-            let keyStart = out.count
-            try parser.parseString(into: &out)
-            let keyEnd = out.count
+            let keyStart = writer.position
+            try parser.parseString(into: &writer)
+            let keyEnd = writer.position
             try parser.skipWhitespace()
             guard parser.next() == UInt8(ascii: ":") else { throw .invalid }
-            out.append(UInt8(ascii: ":"))
+            writer.put(UInt8(ascii: ":"))
 
             let index = entries.count
             var entry = Entry(
                 object: objectStart,
                 keyStart: keyStart,
                 keyEnd: keyEnd,
-                valueStart: out.count,
-                valueEnd: out.count,
+                valueStart: writer.position,
+                valueEnd: writer.position,
                 hash: 0,
                 source: index,
                 dropped: false,
@@ -167,14 +182,20 @@ struct JSONCanonicalizer: Sendable {
             let earlier: Int?
             if index - base < Self.linearScanLimit {
                 // Small object: compare with its earlier keys directly, no hashing.
-                earlier = linearFind(from: base, to: index, key: keyStart..<keyEnd, in: out)
+                earlier = linearFind(from: base, to: index, key: keyStart..<keyEnd, in: writer.writtenBytes)
             } else {
                 if index - base == Self.linearScanLimit {
-                    promoteToTable(from: base, to: index, in: out)
+                    promoteToTable(from: base, to: index, in: writer.writtenBytes)
                 }
-                entry.hash = out.withUnsafeBufferPointer { Self.hash($0, keyStart..<keyEnd) }
+                entry.hash = Self.hash(writer.writtenBytes, keyStart..<keyEnd)
                 entry.hashed = true
-                earlier = findOrInsertKey(index: index, hash: entry.hash, object: objectStart, key: keyStart..<keyEnd, out)
+                earlier = findOrInsertKey(
+                    index: index,
+                    hash: entry.hash,
+                    object: objectStart,
+                    key: keyStart..<keyEnd,
+                    in: writer.writtenBytes
+                )
             }
             if let first = earlier {
                 entries[first].source = index
@@ -185,18 +206,18 @@ struct JSONCanonicalizer: Sendable {
             entries.append(entry)
 
             try parser.skipWhitespace()
-            try parseValue(&parser, remainingDepth: remainingDepth, into: &out)
-            entries[index].valueEnd = out.count
+            try parseValue(&parser, remainingDepth: remainingDepth, into: &writer)
+            entries[index].valueEnd = writer.position
 
             try parser.skipWhitespace()
             switch parser.next() {
             case UInt8(ascii: ","):
-                out.append(UInt8(ascii: ","))
+                writer.put(UInt8(ascii: ","))
                 try parser.skipWhitespace()
             case UInt8(ascii: "}"):
-                out.append(UInt8(ascii: "}"))
+                writer.put(UInt8(ascii: "}"))
                 if hadDuplicate {
-                    rebuildObject(from: base, objectStart: objectStart, in: &out)
+                    rebuildObject(from: base, objectStart: objectStart, in: &writer)
                 }
                 entries.removeLast(entries.count - base)
                 return
@@ -208,24 +229,22 @@ struct JSONCanonicalizer: Sendable {
 
     /// Rewrites the object at `objectStart` (entries `base...`) with each key once, at its first position, holding
     /// the value of its last occurrence.
-    private func rebuildObject(from base: Int, objectStart: Int, in out: inout [UInt8]) {
+    private func rebuildObject(from base: Int, objectStart: Int, in writer: inout ByteWriter) {
         var rebuilt: [UInt8] = []
-        rebuilt.reserveCapacity(out.count - objectStart)
+        rebuilt.reserveCapacity(writer.position - objectStart)
         rebuilt.append(UInt8(ascii: "{"))
         var first = true
-        out.withUnsafeBufferPointer { written in
-            for entry in entries[base...] where !entry.dropped {
-                if !first { rebuilt.append(UInt8(ascii: ",")) }
-                first = false
-                rebuilt.append(contentsOf: written[entry.keyStart..<entry.keyEnd])
-                rebuilt.append(UInt8(ascii: ":"))
-                let source = entries[entry.source]
-                rebuilt.append(contentsOf: written[source.valueStart..<source.valueEnd])
-            }
+        for entry in entries[base...] where !entry.dropped {
+            if !first { rebuilt.append(UInt8(ascii: ",")) }
+            first = false
+            rebuilt.append(contentsOf: writer.written(entry.keyStart..<entry.keyEnd))
+            rebuilt.append(UInt8(ascii: ":"))
+            let source = entries[entry.source]
+            rebuilt.append(contentsOf: writer.written(source.valueStart..<source.valueEnd))
         }
         rebuilt.append(UInt8(ascii: "}"))
-        out.removeSubrange(objectStart...)
-        out.append(contentsOf: rebuilt)
+        // Never longer than what it replaces: dropped entries go, and each value appears once.
+        writer.replaceTail(from: objectStart, with: rebuilt)
     }
 
     // MARK: - Duplicate-key table
@@ -237,7 +256,7 @@ struct JSONCanonicalizer: Sendable {
         hash: UInt64,
         object: Int,
         key: Range<Int>,
-        _ out: [UInt8]
+        in bytes: UnsafeBufferPointer<UInt8>
     ) -> Int? {
         if (usedSlots + 1) * 2 > table.count {
             growTable()
@@ -257,7 +276,7 @@ struct JSONCanonicalizer: Sendable {
             if candidate < entries.count {
                 let other = entries[candidate]
                 if other.object == object && other.hashed && other.hash == hash
-                    && out.withUnsafeBufferPointer({ Self.bytesEqual($0, other.keyStart..<other.keyEnd, key) })
+                    && Self.bytesEqual(bytes, other.keyStart..<other.keyEnd, key)
                 {
                     return candidate
                 }
@@ -311,27 +330,31 @@ struct JSONCanonicalizer: Sendable {
     }
 
     /// The earlier live entry in `entries[start..<end]` (one small object) whose key equals `key`, if any.
-    private func linearFind(from start: Int, to end: Int, key: Range<Int>, in out: [UInt8]) -> Int? {
-        out.withUnsafeBufferPointer { bytes in
-            for index in start..<end {
-                let other = entries[index]
-                if !other.dropped && Self.bytesEqual(bytes, other.keyStart..<other.keyEnd, key) {
-                    return index
-                }
+    private func linearFind(from start: Int, to end: Int, key: Range<Int>, in bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        for index in start..<end {
+            let other = entries[index]
+            if !other.dropped && Self.bytesEqual(bytes, other.keyStart..<other.keyEnd, key) {
+                return index
             }
-            return nil
         }
+        return nil
     }
 
     /// Moves an object that reached `linearScanLimit` keys to the hash table: hashes and inserts its live keys.
-    private mutating func promoteToTable(from start: Int, to end: Int, in out: [UInt8]) {
+    private mutating func promoteToTable(from start: Int, to end: Int, in bytes: UnsafeBufferPointer<UInt8>) {
         for index in start..<end where !entries[index].dropped {
             let entry = entries[index]
-            let hash = out.withUnsafeBufferPointer { Self.hash($0, entry.keyStart..<entry.keyEnd) }
+            let hash = Self.hash(bytes, entry.keyStart..<entry.keyEnd)
             entries[index].hash = hash
             entries[index].hashed = true
             // Keys of one object are distinct here, so this only inserts.
-            _ = findOrInsertKey(index: index, hash: hash, object: entry.object, key: entry.keyStart..<entry.keyEnd, out)
+            _ = findOrInsertKey(
+                index: index,
+                hash: hash,
+                object: entry.object,
+                key: entry.keyStart..<entry.keyEnd,
+                in: bytes
+            )
         }
     }
 }
@@ -402,22 +425,22 @@ struct Parser {
     // MARK: Strings
 
     /// Parses the rest of a string (the opening quote is consumed) and writes its canonical form, quotes included.
-    mutating func parseString(into out: inout [UInt8]) throws(JSONSyntaxError) {
-        out.append(UInt8(ascii: "\""))
+    mutating func parseString(into writer: inout ByteWriter) throws(JSONSyntaxError) {
+        writer.put(UInt8(ascii: "\""))
         var runStart = position
         while true {
             guard position < input.count else { throw .invalid }
             let byte = input[position]
             if byte == UInt8(ascii: "\"") {
-                JSONPayload.appendRun(input, runStart, position, to: &out)
+                writer.put(input, from: runStart, to: position)
                 position += 1
-                out.append(UInt8(ascii: "\""))
+                writer.put(UInt8(ascii: "\""))
                 return
             }
             if byte == UInt8(ascii: "\\") {
-                JSONPayload.appendRun(input, runStart, position, to: &out)
+                writer.put(input, from: runStart, to: position)
                 position += 1
-                try parseEscape(into: &out)
+                try parseEscape(into: &writer)
                 runStart = position
                 continue
             }
@@ -437,25 +460,25 @@ struct Parser {
         }
     }
 
-    private mutating func parseEscape(into out: inout [UInt8]) throws(JSONSyntaxError) {
+    private mutating func parseEscape(into writer: inout ByteWriter) throws(JSONSyntaxError) {
         guard let byte = next() else { throw .invalid }
         switch byte {
-        case UInt8(ascii: "\""): JSONEscaping.appendEscape(for: UInt8(ascii: "\""), to: &out)
-        case UInt8(ascii: "\\"): JSONEscaping.appendEscape(for: UInt8(ascii: "\\"), to: &out)
-        case UInt8(ascii: "/"): out.append(UInt8(ascii: "/"))
-        case UInt8(ascii: "b"): JSONEscaping.appendEscape(for: 0x08, to: &out)
-        case UInt8(ascii: "f"): JSONEscaping.appendEscape(for: 0x0C, to: &out)
-        case UInt8(ascii: "n"): JSONEscaping.appendEscape(for: 0x0A, to: &out)
-        case UInt8(ascii: "r"): JSONEscaping.appendEscape(for: 0x0D, to: &out)
-        case UInt8(ascii: "t"): JSONEscaping.appendEscape(for: 0x09, to: &out)
-        case UInt8(ascii: "u"): try parseUnicodeEscape(into: &out)
+        case UInt8(ascii: "\""): JSONEscaping.writeEscape(for: UInt8(ascii: "\""), to: &writer)
+        case UInt8(ascii: "\\"): JSONEscaping.writeEscape(for: UInt8(ascii: "\\"), to: &writer)
+        case UInt8(ascii: "/"): writer.put(UInt8(ascii: "/"))
+        case UInt8(ascii: "b"): JSONEscaping.writeEscape(for: 0x08, to: &writer)
+        case UInt8(ascii: "f"): JSONEscaping.writeEscape(for: 0x0C, to: &writer)
+        case UInt8(ascii: "n"): JSONEscaping.writeEscape(for: 0x0A, to: &writer)
+        case UInt8(ascii: "r"): JSONEscaping.writeEscape(for: 0x0D, to: &writer)
+        case UInt8(ascii: "t"): JSONEscaping.writeEscape(for: 0x09, to: &writer)
+        case UInt8(ascii: "u"): try parseUnicodeEscape(into: &writer)
         default: throw .invalid
         }
     }
 
     /// `\uXXXX` (already past `\u`): surrogate pairs are combined; a lone surrogate is an error (serde_json
     /// validates when deserialising into a `String`).
-    private mutating func parseUnicodeEscape(into out: inout [UInt8]) throws(JSONSyntaxError) {
+    private mutating func parseUnicodeEscape(into writer: inout ByteWriter) throws(JSONSyntaxError) {
         let unit = try hexQuad()
         let scalar: UInt32
         switch unit {
@@ -472,22 +495,22 @@ struct Parser {
         if scalar < 0x80 {
             let byte = UInt8(truncatingIfNeeded: scalar)
             if JSONEscaping.needsEscape(byte) {
-                JSONEscaping.appendEscape(for: byte, to: &out)
+                JSONEscaping.writeEscape(for: byte, to: &writer)
             } else {
-                out.append(byte)
+                writer.put(byte)
             }
         } else if scalar < 0x800 {
-            out.append(UInt8(truncatingIfNeeded: 0xC0 | scalar >> 6))
-            out.append(UInt8(truncatingIfNeeded: 0x80 | scalar & 0x3F))
+            writer.put(UInt8(truncatingIfNeeded: 0xC0 | scalar >> 6))
+            writer.put(UInt8(truncatingIfNeeded: 0x80 | scalar & 0x3F))
         } else if scalar < 0x1_0000 {
-            out.append(UInt8(truncatingIfNeeded: 0xE0 | scalar >> 12))
-            out.append(UInt8(truncatingIfNeeded: 0x80 | scalar >> 6 & 0x3F))
-            out.append(UInt8(truncatingIfNeeded: 0x80 | scalar & 0x3F))
+            writer.put(UInt8(truncatingIfNeeded: 0xE0 | scalar >> 12))
+            writer.put(UInt8(truncatingIfNeeded: 0x80 | scalar >> 6 & 0x3F))
+            writer.put(UInt8(truncatingIfNeeded: 0x80 | scalar & 0x3F))
         } else {
-            out.append(UInt8(truncatingIfNeeded: 0xF0 | scalar >> 18))
-            out.append(UInt8(truncatingIfNeeded: 0x80 | scalar >> 12 & 0x3F))
-            out.append(UInt8(truncatingIfNeeded: 0x80 | scalar >> 6 & 0x3F))
-            out.append(UInt8(truncatingIfNeeded: 0x80 | scalar & 0x3F))
+            writer.put(UInt8(truncatingIfNeeded: 0xF0 | scalar >> 18))
+            writer.put(UInt8(truncatingIfNeeded: 0x80 | scalar >> 12 & 0x3F))
+            writer.put(UInt8(truncatingIfNeeded: 0x80 | scalar >> 6 & 0x3F))
+            writer.put(UInt8(truncatingIfNeeded: 0x80 | scalar & 0x3F))
         }
     }
 
@@ -525,7 +548,7 @@ struct Parser {
 
     /// Parses a number and writes it: integers that fit `u64` (or `i64` when negative) are copied verbatim
     /// (grammar forbids leading zeros, so the literal is the decimal form), everything else becomes a float.
-    mutating func parseNumber(into out: inout [UInt8]) throws(JSONSyntaxError) {
+    mutating func parseNumber(into writer: inout ByteWriter) throws(JSONSyntaxError) {
         let start = position
         var positive = true
         if peek() == UInt8(ascii: "-") {
@@ -545,7 +568,7 @@ struct Parser {
                 let digit = UInt64(byte &- UInt8(ascii: "0"))
                 if Self.overflows(significand, digit) {
                     let value = try parseLongInteger(positive: positive, significand: significand)
-                    JSONFloat.append(value, to: &out)
+                    JSONFloat.write(value, to: &writer)
                     return
                 }
                 position += 1
@@ -557,19 +580,19 @@ struct Parser {
 
         switch peek() {
         case UInt8(ascii: "."):
-            JSONFloat.append(try parseDecimal(positive: positive, significand: significand, exponent: 0), to: &out)
+            JSONFloat.write(try parseDecimal(positive: positive, significand: significand, exponent: 0), to: &writer)
         case UInt8(ascii: "e"), UInt8(ascii: "E"):
-            JSONFloat.append(try parseExponent(positive: positive, significand: significand, exponent: 0), to: &out)
+            JSONFloat.write(try parseExponent(positive: positive, significand: significand, exponent: 0), to: &writer)
         default:
             if positive {
-                JSONPayload.appendRun(input, start, position, to: &out)
+                writer.put(input, from: start, to: position)
             } else {
                 let negated = 0 &- Int64(bitPattern: significand)
                 if negated >= 0 {
                     // `-0` and magnitudes beyond i64 become floats.
-                    JSONFloat.append(-Double(significand), to: &out)
+                    JSONFloat.write(-Double(significand), to: &writer)
                 } else {
-                    JSONPayload.appendRun(input, start, position, to: &out)
+                    writer.put(input, from: start, to: position)
                 }
             }
         }

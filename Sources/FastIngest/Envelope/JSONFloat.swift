@@ -127,15 +127,18 @@ enum JSONFloat {
         return positive ? value : -value
     }
 
-    /// Appends `value` (finite) the way zmij's `format_finite` prints it.
-    static func append(_ value: Double, to out: inout [UInt8]) {
+    /// The longest text written (`-2.2250738585072014e-308`, `-0.000012345678901234567`).
+    static let maxLength = 24
+
+    /// Writes `value` (finite) the way zmij's `format_finite` prints it.
+    static func write(_ value: Double, to writer: inout ByteWriter) {
         if value == 0 {
             if value.sign == .minus {
-                out.append(UInt8(ascii: "-"))
+                writer.put(UInt8(ascii: "-"))
             }
-            out.append(UInt8(ascii: "0"))
-            out.append(UInt8(ascii: "."))
-            out.append(UInt8(ascii: "0"))
+            writer.put(UInt8(ascii: "0"))
+            writer.put(UInt8(ascii: "."))
+            writer.put(UInt8(ascii: "0"))
             return
         }
         // Swift prints the shortest round-trip digits (closest to the exact value), the same digits as
@@ -183,45 +186,45 @@ enum JSONFloat {
             // Scientific exponent: value = d.ddd × 10^scientific.
             let scientific = digitsBeforePoint - 1 - first + exponent
             if value.sign == .minus {
-                out.append(UInt8(ascii: "-"))
+                writer.put(UInt8(ascii: "-"))
             }
-            layOut(significant, scientificExponent: scientific, to: &out)
+            layOut(significant, scientificExponent: scientific, to: &writer)
         }
     }
 
     /// zmij's layout of significant digits `d1 d2 … dn` (no leading/trailing zeros) times 10^`scientificExponent`.
-    static func layOut(_ digits: UnsafeRawBufferPointer, scientificExponent e: Int, to out: inout [UInt8]) {
+    static func layOut(_ digits: UnsafeRawBufferPointer, scientificExponent e: Int, to writer: inout ByteWriter) {
         let length = digits.count
         if (-5...15).contains(e) {
             if length - 1 <= e {
                 // 1234e7 -> 12340000000.0
-                out.append(contentsOf: digits)
-                for _ in 0..<(e + 1 - length) { out.append(UInt8(ascii: "0")) }
-                out.append(UInt8(ascii: "."))
-                out.append(UInt8(ascii: "0"))
+                writer.put(digits)
+                for _ in 0..<(e + 1 - length) { writer.put(UInt8(ascii: "0")) }
+                writer.put(UInt8(ascii: "."))
+                writer.put(UInt8(ascii: "0"))
             } else if e >= 0 {
                 // 1234e-2 -> 12.34
-                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: digits[0...e]))
-                out.append(UInt8(ascii: "."))
-                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: digits[(e + 1)...]))
+                writer.put(UnsafeRawBufferPointer(rebasing: digits[0...e]))
+                writer.put(UInt8(ascii: "."))
+                writer.put(UnsafeRawBufferPointer(rebasing: digits[(e + 1)...]))
             } else {
                 // 1234e-6 -> 0.001234
-                out.append(UInt8(ascii: "0"))
-                out.append(UInt8(ascii: "."))
-                for _ in 0..<(-e - 1) { out.append(UInt8(ascii: "0")) }
-                out.append(contentsOf: digits)
+                writer.put(UInt8(ascii: "0"))
+                writer.put(UInt8(ascii: "."))
+                for _ in 0..<(-e - 1) { writer.put(UInt8(ascii: "0")) }
+                writer.put(digits)
             }
             return
         }
         // 1234e30 -> 1.234e+33
-        out.append(digits[0])
+        writer.put(digits[0])
         if length > 1 {
-            out.append(UInt8(ascii: "."))
-            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: digits[1...]))
+            writer.put(UInt8(ascii: "."))
+            writer.put(UnsafeRawBufferPointer(rebasing: digits[1...]))
         }
-        out.append(UInt8(ascii: "e"))
-        out.append(e < 0 ? UInt8(ascii: "-") : UInt8(ascii: "+"))
-        DecimalWriter.append(UInt64(e.magnitude), to: &out)
+        writer.put(UInt8(ascii: "e"))
+        writer.put(e < 0 ? UInt8(ascii: "-") : UInt8(ascii: "+"))
+        writer.putDecimal(UInt64(e.magnitude))
     }
 }
 

@@ -18,9 +18,9 @@ public enum JSONPayload {
     /// Appends `bytes` as a JSON string literal, decoding as UTF-8 with invalid sequences replaced by U+FFFD
     /// (Rust String::from_utf8_lossy rules: maximal-subpart replacement), escaping like serde_json.
     public static func appendLossyString(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        _ = appendLossyStringContents(bytes, mapStreamCharacters: false, to: &out)
-        out.append(UInt8(ascii: "\""))
+        out.appendWithin(maxCount: lossyStringBound(bytes.count)) { writer in
+            writeLossyString(bytes, to: &writer)
+        }
     }
 
     /// True when the bytes are valid UTF-8.
@@ -43,15 +43,32 @@ public enum JSONPayload {
 
     // MARK: - Internal helpers shared with the encoder and the canonicalizer
 
-    /// Appends the contents (no quotes) of the JSON string for the lossy UTF-8 decoding of `bytes`.
+    /// Upper bound of ``appendLossyString(_:to:)``'s output: a control byte becomes six (`\u00XX`), an invalid byte
+    /// three (U+FFFD), plus the quotes.
+    static func lossyStringBound(_ count: Int) -> Int {
+        6 * count + 2
+    }
+
+    /// Writes the JSON string literal (quotes included) of the lossy UTF-8 decoding of `bytes`.
+    /// - Returns: true when `bytes` was valid UTF-8.
+    @discardableResult
+    static func writeLossyString(_ bytes: UnsafeRawBufferPointer, to writer: inout ByteWriter) -> Bool {
+        writer.put(UInt8(ascii: "\""))
+        let valid = writeLossyStringContents(bytes, mapStreamCharacters: false, to: &writer)
+        writer.put(UInt8(ascii: "\""))
+        return valid
+    }
+
+    /// Writes the contents (no quotes) of the JSON string for the lossy UTF-8 decoding of `bytes`: at most
+    /// 6 bytes per input byte, or ``StreamName/maxExpansion`` with `mapStreamCharacters`.
     ///
     /// With `mapStreamCharacters`, `/`, `+` and `#` are rewritten as in ``StreamName/normalize(_:)``; those are
     /// ASCII and never part of an invalid subpart, so mapping before or after the lossy decoding is the same.
     /// - Returns: true when `bytes` was valid UTF-8 (nothing was replaced).
-    static func appendLossyStringContents(
+    static func writeLossyStringContents(
         _ bytes: UnsafeRawBufferPointer,
         mapStreamCharacters: Bool,
-        to out: inout [UInt8]
+        to writer: inout ByteWriter
     ) -> Bool {
         var valid = true
         var index = 0
@@ -61,13 +78,13 @@ public enum JSONPayload {
             let byte = bytes[index]
             if byte < 0x80 {
                 if JSONEscaping.needsEscape(byte) {
-                    appendRun(bytes, runStart, index, to: &out)
-                    JSONEscaping.appendEscape(for: byte, to: &out)
+                    writer.put(bytes, from: runStart, to: index)
+                    JSONEscaping.writeEscape(for: byte, to: &writer)
                     index += 1
                     runStart = index
                 } else if mapStreamCharacters && StreamName.isMapped(byte) {
-                    appendRun(bytes, runStart, index, to: &out)
-                    StreamName.appendMapped(byte, to: &out)
+                    writer.put(bytes, from: runStart, to: index)
+                    StreamName.writeMapped(byte, to: &writer)
                     index += 1
                     runStart = index
                 } else {
@@ -80,36 +97,24 @@ public enum JSONPayload {
                 index += sequence.length
             } else {
                 valid = false
-                appendRun(bytes, runStart, index, to: &out)
-                JSONEscaping.appendReplacementCharacter(to: &out)
+                writer.put(bytes, from: runStart, to: index)
+                JSONEscaping.writeReplacementCharacter(to: &writer)
                 index += sequence.length
                 runStart = index
             }
         }
-        appendRun(bytes, runStart, count, to: &out)
+        writer.put(bytes, from: runStart, to: count)
         return valid
     }
 
-    /// Appends a Swift string as a JSON string literal (quotes included), escaped like serde_json.
-    static func appendStringLiteral(_ string: String, to out: inout [UInt8]) {
+    /// A Swift string as a JSON string literal (quotes included), escaped like serde_json. Not for the hot path.
+    static func stringLiteral(_ string: String) -> [UInt8] {
+        var out: [UInt8] = []
         var string = string
         string.withUTF8 { utf8 in
             appendLossyString(UnsafeRawBufferPointer(utf8), to: &out)
         }
-    }
-
-    @inline(__always)
-    static func appendRun(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, to out: inout [UInt8]) {
-        if end - start <= 16 {
-            // Short runs (most JSON tokens) are cheaper byte by byte than through the generic bulk append.
-            var index = start
-            while index < end {
-                out.append(bytes[index])
-                index += 1
-            }
-        } else {
-            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
-        }
+        return out
     }
 }
 
@@ -121,32 +126,32 @@ enum JSONEscaping {
         byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
     }
 
-    /// Appends the escape sequence serde_json writes for `byte` (one of the ``needsEscape(_:)`` bytes).
-    static func appendEscape(for byte: UInt8, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\\"))
+    /// Writes the escape sequence serde_json writes for `byte` (one of the ``needsEscape(_:)`` bytes).
+    static func writeEscape(for byte: UInt8, to writer: inout ByteWriter) {
+        writer.put(UInt8(ascii: "\\"))
         switch byte {
-        case UInt8(ascii: "\""): out.append(UInt8(ascii: "\""))
-        case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\"))
-        case 0x08: out.append(UInt8(ascii: "b"))
-        case 0x09: out.append(UInt8(ascii: "t"))
-        case 0x0A: out.append(UInt8(ascii: "n"))
-        case 0x0C: out.append(UInt8(ascii: "f"))
-        case 0x0D: out.append(UInt8(ascii: "r"))
+        case UInt8(ascii: "\""): writer.put(UInt8(ascii: "\""))
+        case UInt8(ascii: "\\"): writer.put(UInt8(ascii: "\\"))
+        case 0x08: writer.put(UInt8(ascii: "b"))
+        case 0x09: writer.put(UInt8(ascii: "t"))
+        case 0x0A: writer.put(UInt8(ascii: "n"))
+        case 0x0C: writer.put(UInt8(ascii: "f"))
+        case 0x0D: writer.put(UInt8(ascii: "r"))
         default:
-            out.append(UInt8(ascii: "u"))
-            out.append(UInt8(ascii: "0"))
-            out.append(UInt8(ascii: "0"))
-            out.append(lowerHexDigit(byte >> 4))
-            out.append(lowerHexDigit(byte & 0xF))
+            writer.put(UInt8(ascii: "u"))
+            writer.put(UInt8(ascii: "0"))
+            writer.put(UInt8(ascii: "0"))
+            writer.put(lowerHexDigit(byte >> 4))
+            writer.put(lowerHexDigit(byte & 0xF))
         }
     }
 
     /// U+FFFD REPLACEMENT CHARACTER as UTF-8.
     @inline(__always)
-    static func appendReplacementCharacter(to out: inout [UInt8]) {
-        out.append(0xEF)
-        out.append(0xBF)
-        out.append(0xBD)
+    static func writeReplacementCharacter(to writer: inout ByteWriter) {
+        writer.put(0xEF)
+        writer.put(0xBF)
+        writer.put(0xBD)
     }
 
     @inline(__always)

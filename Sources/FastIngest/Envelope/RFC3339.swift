@@ -4,16 +4,35 @@
 /// `timestamp`, and `to_rfc3339()` (`…+00:00`) for `data.timestamp`. Both use chrono's `SecondsFormat::AutoSi`
 /// fraction: none when the nanoseconds are 0, otherwise 3, 6 or 9 digits, the fewest that are exact.
 public enum RFC3339 {
+    /// The longest text written: `YYYY-MM-DDTHH:MM:SS.fffffffff+00:00`.
+    static let maxLength = 35
+
     /// Appends `t` as `YYYY-MM-DDTHH:MM:SS[.fff|.ffffff|.fffffffff]` followed by `Z` (`zulu`) or `+00:00`.
     public static func append(_ t: WallClockTime, zulu: Bool, to out: inout [UInt8]) {
+        out.appendWithin(maxCount: maxLength) { write(t, zulu: zulu, to: &$0) }
+    }
+
+    static func write(_ t: WallClockTime, zulu: Bool, to writer: inout ByteWriter) {
+        let (seconds, nanos) = split(t)
+        writeDateTime(seconds: seconds, to: &writer)
+        writeFractionAndOffset(nanos: nanos, zulu: zulu, to: &writer)
+    }
+
+    /// Whole seconds (floored, so times before the epoch get a positive sub-second part, as chrono does) and nanos.
+    @inline(__always)
+    static func split(_ t: WallClockTime) -> (seconds: Int64, nanos: Int64) {
         let ns = t.nanosecondsSinceEpoch
-        // Floor division so times before the epoch get a positive sub-second part, as chrono does.
         var seconds = ns / 1_000_000_000
         var nanos = ns % 1_000_000_000
         if nanos < 0 {
             seconds -= 1
             nanos += 1_000_000_000
         }
+        return (seconds, nanos)
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS` (19 bytes).
+    static func writeDateTime(seconds: Int64, to writer: inout ByteWriter) {
         var days = seconds / 86_400
         var secondOfDay = seconds % 86_400
         if secondOfDay < 0 {
@@ -21,97 +40,70 @@ public enum RFC3339 {
             secondOfDay += 86_400
         }
         let (year, month, day) = civilDate(daysSinceEpoch: days)
-        guard (0...9999).contains(year) else {
-            // Unreachable for Int64 nanoseconds (1677...2262); kept for completeness.
-            appendSlow(year: year, month: month, day: day, secondOfDay: secondOfDay, nanos: nanos, zulu: zulu, to: &out)
-            return
-        }
-        // Longest text: "YYYY-MM-DDTHH:MM:SS.fffffffff+00:00" (35 bytes); built on the stack, appended once.
-        var storage: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &storage) { buffer in
-            var position = 0
-            @inline(__always) func put(_ byte: UInt8) {
-                buffer[position] = byte
-                position += 1
-            }
-            @inline(__always) func digits(_ value: Int64, _ count: Int) {
-                var rest = value
-                var index = position + count
-                while index > position {
-                    index -= 1
-                    buffer[index] = UInt8(truncatingIfNeeded: 48 + rest % 10)
-                    rest /= 10
-                }
-                position += count
-            }
-            digits(year, 4)
-            put(UInt8(ascii: "-"))
-            digits(month, 2)
-            put(UInt8(ascii: "-"))
-            digits(day, 2)
-            put(UInt8(ascii: "T"))
-            digits(secondOfDay / 3600, 2)
-            put(UInt8(ascii: ":"))
-            digits(secondOfDay / 60 % 60, 2)
-            put(UInt8(ascii: ":"))
-            digits(secondOfDay % 60, 2)
-            if nanos != 0 {
-                put(UInt8(ascii: "."))
-                if nanos % 1_000_000 == 0 {
-                    digits(nanos / 1_000_000, 3)
-                } else if nanos % 1_000 == 0 {
-                    digits(nanos / 1_000, 6)
-                } else {
-                    digits(nanos, 9)
-                }
-            }
-            if zulu {
-                put(UInt8(ascii: "Z"))
+        // Int64 nanoseconds span the years 1677...2262, so chrono's four-digit form always applies (it would
+        // print a sign and more digits outside 0...9999).
+        precondition((0...9999).contains(year))
+        writer.putFixedDigits(year, count: 4)
+        writer.put(UInt8(ascii: "-"))
+        writer.putFixedDigits(month, count: 2)
+        writer.put(UInt8(ascii: "-"))
+        writer.putFixedDigits(day, count: 2)
+        writer.put(UInt8(ascii: "T"))
+        writer.putFixedDigits(secondOfDay / 3600, count: 2)
+        writer.put(UInt8(ascii: ":"))
+        writer.putFixedDigits(secondOfDay / 60 % 60, count: 2)
+        writer.put(UInt8(ascii: ":"))
+        writer.putFixedDigits(secondOfDay % 60, count: 2)
+    }
+
+    /// chrono's AutoSi fraction, then `Z` or `+00:00`.
+    static func writeFractionAndOffset(nanos: Int64, zulu: Bool, to writer: inout ByteWriter) {
+        if nanos != 0 {
+            writer.put(UInt8(ascii: "."))
+            if nanos % 1_000_000 == 0 {
+                writer.putFixedDigits(nanos / 1_000_000, count: 3)
+            } else if nanos % 1_000 == 0 {
+                writer.putFixedDigits(nanos / 1_000, count: 6)
             } else {
-                put(UInt8(ascii: "+"))
-                put(UInt8(ascii: "0"))
-                put(UInt8(ascii: "0"))
-                put(UInt8(ascii: ":"))
-                put(UInt8(ascii: "0"))
-                put(UInt8(ascii: "0"))
+                writer.putFixedDigits(nanos, count: 9)
             }
-            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<position]))
+        }
+        if zulu {
+            writer.put(UInt8(ascii: "Z"))
+        } else {
+            writer.put(UInt8(ascii: "+"))
+            writer.put(UInt8(ascii: "0"))
+            writer.put(UInt8(ascii: "0"))
+            writer.put(UInt8(ascii: ":"))
+            writer.put(UInt8(ascii: "0"))
+            writer.put(UInt8(ascii: "0"))
         }
     }
 
-    /// Byte-by-byte form, used only for years outside 0...9999.
-    private static func appendSlow(
-        year: Int64,
-        month: Int64,
-        day: Int64,
-        secondOfDay: Int64,
-        nanos: Int64,
-        zulu: Bool,
-        to out: inout [UInt8]
-    ) {
-        appendYear(year, to: &out)
-        out.append(UInt8(ascii: "-"))
-        appendTwoDigits(month, to: &out)
-        out.append(UInt8(ascii: "-"))
-        appendTwoDigits(day, to: &out)
-        out.append(UInt8(ascii: "T"))
-        appendTwoDigits(secondOfDay / 3600, to: &out)
-        out.append(UInt8(ascii: ":"))
-        appendTwoDigits(secondOfDay / 60 % 60, to: &out)
-        out.append(UInt8(ascii: ":"))
-        appendTwoDigits(secondOfDay % 60, to: &out)
+    /// Remembers the `YYYY-MM-DDTHH:MM:SS` text of the last second written: consecutive messages almost always
+    /// fall in the same second, so the calendar arithmetic runs about once per second.
+    struct Cache: Sendable {
+        private var second = Int64.min
+        private var text: (UInt64, UInt64, UInt64) = (0, 0, 0)
 
-        if nanos != 0 {
-            out.append(UInt8(ascii: "."))
-            if nanos % 1_000_000 == 0 {
-                appendFixedDigits(UInt64(nanos / 1_000_000), count: 3, to: &out)
-            } else if nanos % 1_000 == 0 {
-                appendFixedDigits(UInt64(nanos / 1_000), count: 6, to: &out)
-            } else {
-                appendFixedDigits(UInt64(nanos), count: 9, to: &out)
+        init() {}
+
+        mutating func write(_ t: WallClockTime, zulu: Bool, to writer: inout ByteWriter) {
+            let (seconds, nanos) = RFC3339.split(t)
+            if seconds != second {
+                withUnsafeMutableBytes(of: &text) { raw in
+                    var textWriter = ByteWriter(
+                        base: raw.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                        position: 0,
+                        limit: raw.count
+                    )
+                    RFC3339.writeDateTime(seconds: seconds, to: &textWriter)
+                }
+                second = seconds
             }
+            withUnsafeBytes(of: &text) { writer.put(UnsafeRawBufferPointer(rebasing: $0[0..<19])) }
+            RFC3339.writeFractionAndOffset(nanos: nanos, zulu: zulu, to: &writer)
         }
-        out.append(contentsOf: zulu ? Array("Z".utf8) : Array("+00:00".utf8))
     }
 
     /// Proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's `civil_from_days`).
@@ -126,37 +118,5 @@ public enum RFC3339 {
         let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
         let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
         return (year, month, day)
-    }
-
-    /// chrono writes years 0...9999 as four digits and others as `{:+05}` (sign, at least four digits).
-    private static func appendYear(_ year: Int64, to out: inout [UInt8]) {
-        if (0...9999).contains(year) {
-            appendFixedDigits(UInt64(year), count: 4, to: &out)
-        } else {
-            out.append(year < 0 ? UInt8(ascii: "-") : UInt8(ascii: "+"))
-            let magnitude = year.magnitude
-            if magnitude < 10_000 {
-                appendFixedDigits(magnitude, count: 4, to: &out)
-            } else {
-                DecimalWriter.append(magnitude, to: &out)
-            }
-        }
-    }
-
-    @inline(__always)
-    private static func appendTwoDigits(_ value: Int64, to out: inout [UInt8]) {
-        out.append(UInt8(truncatingIfNeeded: 48 + value / 10))
-        out.append(UInt8(truncatingIfNeeded: 48 + value % 10))
-    }
-
-    private static func appendFixedDigits(_ value: UInt64, count: Int, to out: inout [UInt8]) {
-        var divisor: UInt64 = 1
-        for _ in 1..<count { divisor &*= 10 }
-        var rest = value
-        while divisor > 0 {
-            out.append(UInt8(truncatingIfNeeded: 48 &+ rest / divisor))
-            rest %= divisor
-            divisor /= 10
-        }
     }
 }

@@ -176,6 +176,57 @@ struct EnvelopeEncoderTests {
         }
     }
 
+    @Test func timestampsFollowTheClockAcrossSeconds() {
+        // The encoder caches the date-time text per second; every message must still carry its own times.
+        var encoder = Self.exampleEncoder()
+        let times: [Int64] = [
+            1_795_608_000_123_456_789, 1_795_608_000_999_999_999, 1_795_608_001_000_000_000, 1_795_608_001_000_001_000,
+            1_795_607_999_500_000_000, 1_709_251_199_999_999_999, 1_709_251_200_000_000_001, 0, -1,
+        ]
+        for (received, encoded) in zip(times, times.dropFirst() + [42]) {
+            let bytes = EnvelopeTestSupport.encode(
+                &encoder,
+                topic: "t",
+                payload: Array("1".utf8),
+                receivedAt: WallClockTime(nanosecondsSinceEpoch: received),
+                encodedAt: WallClockTime(nanosecondsSinceEpoch: encoded)
+            )
+            var top: [UInt8] = []
+            RFC3339.append(WallClockTime(nanosecondsSinceEpoch: encoded), zulu: true, to: &top)
+            var data: [UInt8] = []
+            RFC3339.append(WallClockTime(nanosecondsSinceEpoch: received), zulu: false, to: &data)
+            let text = String(decoding: bytes, as: UTF8.self)
+            #expect(text.contains(#""namespace":null,"timestamp":"\#(String(decoding: top, as: UTF8.self))","data""#))
+            #expect(text.contains(#""retain":false,"timestamp":"\#(String(decoding: data, as: UTF8.self))","metadata""#))
+        }
+    }
+
+    @Test func worstCaseExpansionsFitAndStayValid() throws {
+        // The encoder reserves an upper bound before writing; these inputs sit at or near each bound.
+        let floats = "[" + Array(repeating: "1e5", count: 200).joined(separator: ",") + "]"
+        let payloads: [[UInt8]] = [
+            Array("1e5".utf8), Array("9e15".utf8), Array("-0".utf8), Array(floats.utf8),
+            Array("-2.2250738585072014e-308".utf8), Array("-1.2345678901234567e-5".utf8),
+            Array(repeating: 0x01, count: 300), Array(repeating: 0xFF, count: 300), Array(repeating: 0x22, count: 50), [],
+        ]
+        let topics = [String(repeating: "+", count: 40), String(repeating: "\u{01}#", count: 20), "", "é"]
+        for parse in [true, false] {
+            var encoder = Self.exampleEncoder(parse: parse)
+            for topic in topics {
+                for payload in payloads {
+                    let bytes = EnvelopeTestSupport.encode(&encoder, topic: topic, payload: payload)
+                    #expect(EnvelopeTestSupport.foundationParse(bytes) != nil)
+                }
+            }
+        }
+        #expect(EnvelopeTestSupport.canonical("1e5") == "100000.0")
+        #expect(EnvelopeTestSupport.canonical("9e15") == "9000000000000000.0")
+        #expect(EnvelopeTestSupport.canonical("-2.2250738585072014e-308") == "-2.2250738585072014e-308")
+        // serde_json reads this one ulp high (checked against serde_json itself): 24 characters either way.
+        #expect(EnvelopeTestSupport.canonical("-1.2345678901234567e-5") == "-0.000012345678901234568")
+        #expect(EnvelopeTestSupport.canonical(floats) == "[" + Array(repeating: "100000.0", count: 200).joined(separator: ",") + "]")
+    }
+
     /// Keys of the `data` object in order (a small scan that is enough for these test outputs).
     static func dataKeys(_ text: String) -> [String]? {
         guard let start = text.range(of: #""data":{"#) else { return nil }
