@@ -56,7 +56,8 @@ public struct EnvelopeEncoder: Sendable {
     ) {
         messageCount &+= 1
         let messageID = messageCount
-        let maxCount = Fragments.constantLength + metadataPrefix.count
+        let maxCount =
+            Fragments.constantLength + metadataPrefix.count
             + StreamName.maxExpansion * topic.count + 2 * JSONPayload.lossyStringBound(topic.count)
             + 2 * RFC3339.maxLength + 5 * 20
             + payloadBound(payload.count)
@@ -105,7 +106,8 @@ public struct EnvelopeEncoder: Sendable {
 
     /// Room for the payload: the canonical JSON, or the lossy string plus `payload_b64`, whichever is larger.
     private func payloadBound(_ count: Int) -> Int {
-        let asString = JSONPayload.lossyStringBound(count) + Fragments.payloadBase64.count + Base64.encodedLength(count) + 1
+        let asString =
+            JSONPayload.lossyStringBound(count) + Fragments.payloadBase64.count + Base64.encodedLength(count) + 1
         return parseJSONPayload ? max(asString, JSONCanonicalizer.outputBound(count)) : asString
     }
 }

@@ -330,7 +330,8 @@ struct JSONCanonicalizer: Sendable {
     }
 
     /// The earlier live entry in `entries[start..<end]` (one small object) whose key equals `key`, if any.
-    private func linearFind(from start: Int, to end: Int, key: Range<Int>, in bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+    private func linearFind(from start: Int, to end: Int, key: Range<Int>, in bytes: UnsafeBufferPointer<UInt8>) -> Int?
+    {
         for index in start..<end {
             let other = entries[index]
             if !other.dropped && Self.bytesEqual(bytes, other.keyStart..<other.keyEnd, key) {

@@ -5,7 +5,8 @@ import Testing
 @Suite("EnvelopeEncoder")
 struct EnvelopeEncoderTests {
     /// EVENT_FORMAT.md §4, byte for byte.
-    static let example = #"{"event_type":"record","stream":"sensors_room1_temperature","namespace":null,"timestamp":"2026-11-25T12:00:00.123456789Z","data":{"topic":"sensors/room1/temperature","payload":{"c":21.5},"qos":1,"retain":false,"timestamp":"2026-11-25T12:00:00.123451234+00:00","metadata":{"client_id":"rivven-gw-1","broker":"mqtt://localhost:1883","message_id":1,"pkid":1}},"metadata":{"position":"1","mqtt.topic":"sensors/room1/temperature","mqtt.qos":1}}"#
+    static let example =
+        #"{"event_type":"record","stream":"sensors_room1_temperature","namespace":null,"timestamp":"2026-11-25T12:00:00.123456789Z","data":{"topic":"sensors/room1/temperature","payload":{"c":21.5},"qos":1,"retain":false,"timestamp":"2026-11-25T12:00:00.123451234+00:00","metadata":{"client_id":"rivven-gw-1","broker":"mqtt://localhost:1883","message_id":1,"pkid":1}},"metadata":{"position":"1","mqtt.topic":"sensors/room1/temperature","mqtt.qos":1}}"#
 
     static func exampleEncoder(parse: Bool = true, metadata: Bool = true) -> EnvelopeEncoder {
         EnvelopeEncoder(
@@ -47,7 +48,11 @@ struct EnvelopeEncoderTests {
         topic.withUnsafeBytes { t in
             payload.withUnsafeBytes { p in
                 encoder.encode(
-                    topic: t, payload: p, qos: 1, retain: false, pkid: 1,
+                    topic: t,
+                    payload: p,
+                    qos: 1,
+                    retain: false,
+                    pkid: 1,
                     receivedAt: WallClockTime(nanosecondsSinceEpoch: 1_795_608_000_123_451_234),
                     encodedAt: WallClockTime(nanosecondsSinceEpoch: 1_795_608_000_123_456_789),
                     into: &out
@@ -84,8 +89,12 @@ struct EnvelopeEncoderTests {
     @Test func includeMetadataFalseOmitsDataMetadata() {
         var encoder = Self.exampleEncoder(metadata: false)
         let bytes = EnvelopeTestSupport.encode(
-            &encoder, topic: "sensors/room1/temperature", payload: Array(#"{"c":21.5}"#.utf8))
-        let expected = #"{"event_type":"record","stream":"sensors_room1_temperature","namespace":null,"timestamp":"2026-11-25T12:00:00.123456789Z","data":{"topic":"sensors/room1/temperature","payload":{"c":21.5},"qos":1,"retain":false,"timestamp":"2026-11-25T12:00:00.123451234+00:00"},"metadata":{"position":"1","mqtt.topic":"sensors/room1/temperature","mqtt.qos":1}}"#
+            &encoder,
+            topic: "sensors/room1/temperature",
+            payload: Array(#"{"c":21.5}"#.utf8)
+        )
+        let expected =
+            #"{"event_type":"record","stream":"sensors_room1_temperature","namespace":null,"timestamp":"2026-11-25T12:00:00.123456789Z","data":{"topic":"sensors/room1/temperature","payload":{"c":21.5},"qos":1,"retain":false,"timestamp":"2026-11-25T12:00:00.123451234+00:00"},"metadata":{"position":"1","mqtt.topic":"sensors/room1/temperature","mqtt.qos":1}}"#
         #expect(String(decoding: bytes, as: UTF8.self) == expected)
     }
 
@@ -97,7 +106,8 @@ struct EnvelopeEncoderTests {
         #expect(
             text.contains(
                 "\"payload\":\"\\u0000\u{FFFD}A\u{FFFD}\u{FFFD}\u{FFFD}é\\\"\\n\u{FFFD}\",\"payload_b64\":\"AP9B7aCAw6kiCoA=\",\"qos\":1"
-            ))
+            )
+        )
         let object = try #require(EnvelopeTestSupport.foundationParse(bytes) as? [String: Any])
         let data = try #require(object["data"] as? [String: Any])
         let b64 = try #require(data["payload_b64"] as? String)
@@ -146,16 +156,29 @@ struct EnvelopeEncoderTests {
             ("1e400", #""payload":"1e400","qos""#),
         ]
         for (payload, fragment) in cases {
-            let text = String(decoding: EnvelopeTestSupport.encode(&encoder, topic: "t", payload: Array(payload.utf8)), as: UTF8.self)
+            let text = String(
+                decoding: EnvelopeTestSupport.encode(&encoder, topic: "t", payload: Array(payload.utf8)),
+                as: UTF8.self
+            )
             #expect(text.contains(fragment), "\(payload): \(text)")
         }
     }
 
     @Test func qosRetainPkidAndEscapedStrings() throws {
         var encoder = EnvelopeEncoder(
-            brokerURL: "mqtt://h:1883/\"x\"", clientID: "c\\1", parseJSONPayload: true, includeMetadata: true)
+            brokerURL: "mqtt://h:1883/\"x\"",
+            clientID: "c\\1",
+            parseJSONPayload: true,
+            includeMetadata: true
+        )
         let bytes = EnvelopeTestSupport.encode(
-            &encoder, topic: "a\"b/c d/é", payload: Array("{}".utf8), qos: 2, retain: true, pkid: 65535)
+            &encoder,
+            topic: "a\"b/c d/é",
+            payload: Array("{}".utf8),
+            qos: 2,
+            retain: true,
+            pkid: 65535
+        )
         let text = String(decoding: bytes, as: UTF8.self)
         #expect(text.contains(#""stream":"a\"b_c d_é","namespace""#))
         #expect(text.contains(#""topic":"a\"b/c d/é","payload":{},"qos":2,"retain":true,"timestamp""#))
@@ -167,10 +190,15 @@ struct EnvelopeEncoderTests {
 
     @Test func topLevelKeyOrder() throws {
         var encoder = Self.exampleEncoder()
-        let text = String(decoding: EnvelopeTestSupport.encode(&encoder, topic: "t", payload: Array("1".utf8)), as: UTF8.self)
+        let text = String(
+            decoding: EnvelopeTestSupport.encode(&encoder, topic: "t", payload: Array("1".utf8)),
+            as: UTF8.self
+        )
         // Top-level keys in struct order; checked on the raw text because Foundation dictionaries are unordered.
         var last = text.startIndex
-        for key in [#""event_type""#, #""stream""#, #""namespace""#, #""timestamp""#, #""data""#, #""metadata":{"position""#] {
+        for key in [
+            #""event_type""#, #""stream""#, #""namespace""#, #""timestamp""#, #""data""#, #""metadata":{"position""#,
+        ] {
             let range = try #require(text.range(of: key, range: last..<text.endIndex))
             last = range.upperBound
         }
@@ -197,7 +225,9 @@ struct EnvelopeEncoderTests {
             RFC3339.append(WallClockTime(nanosecondsSinceEpoch: received), zulu: false, to: &data)
             let text = String(decoding: bytes, as: UTF8.self)
             #expect(text.contains(#""namespace":null,"timestamp":"\#(String(decoding: top, as: UTF8.self))","data""#))
-            #expect(text.contains(#""retain":false,"timestamp":"\#(String(decoding: data, as: UTF8.self))","metadata""#))
+            #expect(
+                text.contains(#""retain":false,"timestamp":"\#(String(decoding: data, as: UTF8.self))","metadata""#)
+            )
         }
     }
 
@@ -207,7 +237,8 @@ struct EnvelopeEncoderTests {
         let payloads: [[UInt8]] = [
             Array("1e5".utf8), Array("9e15".utf8), Array("-0".utf8), Array(floats.utf8),
             Array("-2.2250738585072014e-308".utf8), Array("-1.2345678901234567e-5".utf8),
-            Array(repeating: 0x01, count: 300), Array(repeating: 0xFF, count: 300), Array(repeating: 0x22, count: 50), [],
+            Array(repeating: 0x01, count: 300), Array(repeating: 0xFF, count: 300), Array(repeating: 0x22, count: 50),
+            [],
         ]
         let topics = [String(repeating: "+", count: 40), String(repeating: "\u{01}#", count: 20), "", "é"]
         for parse in [true, false] {
@@ -224,7 +255,10 @@ struct EnvelopeEncoderTests {
         #expect(EnvelopeTestSupport.canonical("-2.2250738585072014e-308") == "-2.2250738585072014e-308")
         // serde_json reads this one ulp high (checked against serde_json itself): 24 characters either way.
         #expect(EnvelopeTestSupport.canonical("-1.2345678901234567e-5") == "-0.000012345678901234568")
-        #expect(EnvelopeTestSupport.canonical(floats) == "[" + Array(repeating: "100000.0", count: 200).joined(separator: ",") + "]")
+        #expect(
+            EnvelopeTestSupport.canonical(floats) == "["
+                + Array(repeating: "100000.0", count: 200).joined(separator: ",") + "]"
+        )
     }
 
     /// Keys of the `data` object in order (a small scan that is enough for these test outputs).

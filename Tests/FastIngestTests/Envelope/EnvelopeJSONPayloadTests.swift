@@ -276,7 +276,11 @@ struct EnvelopeJSONLossyStringTests {
     static let cases: [Case] = [
         Case(name: "ascii", input: Array("hello".utf8), expected: #""hello""#),
         Case(name: "empty", input: [], expected: #""""#),
-        Case(name: "escapes", input: [0x22, 0x5C, 0x2F, 0x0A, 0x01, 0x1F, 0x7F], expected: "\"\\\"\\\\/\\n\\u0001\\u001f\u{7F}\""),
+        Case(
+            name: "escapes",
+            input: [0x22, 0x5C, 0x2F, 0x0A, 0x01, 0x1F, 0x7F],
+            expected: "\"\\\"\\\\/\\n\\u0001\\u001f\u{7F}\""
+        ),
         Case(name: "valid multibyte", input: Array("é😀中".utf8), expected: "\"é😀中\""),
         Case(name: "lone continuation", input: [0x61, 0x80, 0x62], expected: "\"a\u{FFFD}b\""),
         Case(name: "truncated 3-byte at end", input: [0xE2, 0x82], expected: "\"\u{FFFD}\""),
@@ -285,9 +289,17 @@ struct EnvelopeJSONLossyStringTests {
         Case(name: "truncated 4-byte then valid", input: [0xF0, 0x9F, 0x98, 0xC3, 0xA9], expected: "\"\u{FFFD}é\""),
         Case(name: "overlong 2-byte", input: [0xC0, 0xAF], expected: "\"\u{FFFD}\u{FFFD}\""),
         Case(name: "overlong 3-byte", input: [0xE0, 0x80, 0xAF], expected: "\"\u{FFFD}\u{FFFD}\u{FFFD}\""),
-        Case(name: "overlong 4-byte", input: [0xF0, 0x80, 0x80, 0xAF], expected: "\"\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}\""),
+        Case(
+            name: "overlong 4-byte",
+            input: [0xF0, 0x80, 0x80, 0xAF],
+            expected: "\"\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}\""
+        ),
         Case(name: "UTF-8 encoded surrogate", input: [0xED, 0xA0, 0x80], expected: "\"\u{FFFD}\u{FFFD}\u{FFFD}\""),
-        Case(name: "above U+10FFFF", input: [0xF4, 0x90, 0x80, 0x80], expected: "\"\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}\""),
+        Case(
+            name: "above U+10FFFF",
+            input: [0xF4, 0x90, 0x80, 0x80],
+            expected: "\"\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}\""
+        ),
         Case(name: "F5 lead", input: [0xF5, 0x80], expected: "\"\u{FFFD}\u{FFFD}\""),
         Case(name: "FF FE", input: [0xFF, 0xFE], expected: "\"\u{FFFD}\u{FFFD}\""),
         Case(name: "max scalar", input: [0xF4, 0x8F, 0xBF, 0xBF], expected: "\"\u{10FFFF}\""),
@@ -314,7 +326,10 @@ struct EnvelopeJSONLossyStringTests {
             for _ in 0..<length {
                 let r = generator.next()
                 // Bias towards bytes that form or break multi-byte sequences.
-                let pool: [UInt8] = [0x41, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC2, 0xDF, 0xE0, 0xED, 0xEF, 0xF0, 0xF4, 0xF5, 0xFF]
+                let pool: [UInt8] = [
+                    0x41, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC2, 0xDF, 0xE0, 0xED, 0xEF, 0xF0, 0xF4, 0xF5,
+                    0xFF,
+                ]
                 bytes.append(r & 1 == 0 ? pool[Int((r >> 1) % UInt64(pool.count))] : UInt8(truncatingIfNeeded: r >> 8))
             }
             let swiftDecoded = String(decoding: bytes, as: UTF8.self)

@@ -1,3 +1,4 @@
+// swift-format-ignore-file
 // Generated test data: do not edit by hand.
 //
 // Each line: `<payload hex> <expected canonical JSON hex, or "-" when not JSON> <expected lossy JSON string hex>`.
