@@ -216,7 +216,7 @@ struct SessionTests {
         #expect(stderr.components(separatedBy: "retrying with backoff").count - 1 == 1)
     }
 
-    @Test func sigtermAndSigintStopCleanlyAndASecondSignalExitsAtOnce() async throws {
+    @Test func sigtermAndSigintStopCleanly() async throws {
         try await MosquittoBroker.with { broker in
             for signal in [SIGTERM, SIGINT] {
                 let gateway = try Gateway(yaml: Gateway.connectorYAML(url: broker.url, topics: ["s/#"]))
@@ -229,30 +229,64 @@ struct SessionTests {
         }
     }
 
+    @Test func aSecondSignalExitsAtOnceWhenTheDrainIsStuck() async throws {
+        try await MosquittoBroker.with { broker in
+            let gateway = try Gateway(yaml: Gateway.connectorYAML(url: broker.url, topics: ["stuck/#"], extra: ["qos: 1"]))
+            // The output is a FIFO that is open but never read: once its buffer is full, writing blocks, so the
+            // graceful drain cannot finish.
+            let fifo = gateway.directory.path + "/stuck.fifo"
+            #expect(mkfifo(fifo, 0o600) == 0)
+            let reader = open(fifo, O_RDONLY | O_NONBLOCK)
+            #expect(reader >= 0)
+            defer { close(reader) }
+            try await gateway.start(extraArguments: ["--output", fifo])
+            let big = String(repeating: "x", count: 100_000)
+            for i in 0..<4 {
+                try await MQTTTool.publish(to: broker.endpoint(), topic: "stuck/\(i)", message: big, qos: 0)
+            }
+            gateway.process.signal(SIGTERM)
+            #expect(await gateway.process.waitForStderr(containing: "stopping gracefully"))
+            gateway.process.signal(SIGTERM)
+            #expect(await gateway.process.waitForExit() == 128 + SIGTERM)
+            #expect(gateway.process.stderrText.contains("received again: exiting at once"))
+        }
+    }
+
     @Test func refusedSubscriptionIsFatalAndDowngradeIsAWarning() async throws {
-        let acl = try TemporaryDirectory(prefix: "acl")
-        defer { acl.cleanup() }
-        let aclPath = acl.path + "/acl"
-        try "user gw\ntopic read allowed/#\n".write(toFile: aclPath, atomically: true, encoding: .utf8)
+        // Stock mosquitto refuses subscriptions (SUBACK 0x80) only through a plugin: the dynamic-security plugin
+        // shipped in Debian's package, with a role that may subscribe to allowed/# only.
+        let security = try TemporaryDirectory(prefix: "dynsec")
+        defer { security.cleanup() }
+        let dynsec = security.path + "/dynsec.json"
+        _ = try await BinaryProcess.runChecked("mosquitto_ctrl", ["dynsec", "init", dynsec, "admin", "admin-pw"])
         let options = MosquittoBroker.Options(
             allowAnonymous: false,
-            users: [("gw", Self.secret)],
-            extraConfiguration: ["acl_file \(aclPath)"]
+            extraConfiguration: [
+                "plugin /usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",
+                "plugin_opt_config_file \(dynsec)",
+            ]
         )
         try await MosquittoBroker.with(options) { broker in
+            let control = ["-p", "\(broker.port)", "-u", "admin", "-P", "admin-pw", "dynsec"]
+            for command in [
+                ["createClient", "gw", "-p", Self.secret], ["createRole", "reader"],
+                ["addRoleACL", "reader", "subscribePattern", "allowed/#", "allow", "5"], ["addClientRole", "gw", "reader"],
+            ] {
+                _ = try await BinaryProcess.runChecked("mosquitto_ctrl", control + command)
+            }
             let auth = ["auth:", "  username: gw", "  password: \(Self.secret)"]
             let refused = try Gateway(
                 yaml: Gateway.connectorYAML(url: broker.url, topics: ["allowed/#", "forbidden/#"], extra: auth)
             )
             let check = try await refused.command(["check", "--config", refused.configPath])
             #expect(check.status == 1)
-            #expect(check.stdout.contains("ok     mqtt subscribe allowed/#"), "\(check.stdout)")
-            #expect(check.stdout.contains("FAILED mqtt subscribe forbidden/#"), "\(check.stdout)")
+            #expect(check.stdout.contains("ok     mqtt subscribe allowed/# [mqtt-source]: granted QoS 0"), "\(check.stdout)")
+            #expect(check.stdout.contains("FAILED mqtt subscribe forbidden/# [mqtt-source]: refused"), "\(check.stdout)")
             try await refused.start(waitForSubscription: false)
             #expect(await refused.process.waitForExit() == 1)
             #expect(refused.process.stderrText.contains("refused the subscription to 'forbidden/#'"))
         }
-        let downgrade = MosquittoBroker.Options(extraConfiguration: ["max_qos 1"])
+        let downgrade = MosquittoBroker.Options(listenerConfiguration: ["max_qos 1"])
         try await MosquittoBroker.with(downgrade) { broker in
             let gateway = try Gateway(
                 yaml: Gateway.connectorYAML(url: broker.url, topics: ["d/#"], extra: ["qos: exactly_once"])

@@ -182,7 +182,9 @@ public final class MQTTConnection: @unchecked Sendable {
             awaitingConnack = true
             connectDeadline = ContinuousClock.now + .seconds(configuration.connectTimeoutSecs)
         } else {
-            recordFailure("cannot connect to \(brokerText): \(rc)")
+            // A TLS failure during the blocking connect is detailed only by the library's log (OpenSSL's reason).
+            let detail = lastErrorLog.map { "\(rc) \($0)" } ?? "\(rc)"
+            recordFailure("cannot connect to \(brokerText): \(detail)", severe: lastErrorLog != nil)
         }
     }
 

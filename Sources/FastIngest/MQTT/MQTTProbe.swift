@@ -40,7 +40,8 @@ public struct MQTTProbe {
         let timeout = Duration.seconds(configuration.connectTimeoutSecs)
         let rc = client.connect()
         guard rc.isSuccess else {
-            return [Step(name: "connect", ok: false, detail: "cannot connect to \(broker): \(rc)")]
+            let detail = recorder.lastError.map { "\(rc) \($0)" } ?? "\(rc)"
+            return [Step(name: "connect", ok: false, detail: "cannot connect to \(broker): \(detail)")]
         }
         pump(client, until: { recorder.connack != nil || recorder.closed }, timeout: timeout)
         guard let connack = recorder.connack, connack.code == 0 else {

@@ -57,6 +57,8 @@ final class MosquittoBroker: @unchecked Sendable {
         var ipv6 = false
         /// Extra lines for the global part of the configuration (before the listeners).
         var extraConfiguration: [String] = []
+        /// Extra lines for each plain listener (listener options such as `max_qos`).
+        var listenerConfiguration: [String] = []
 
         init(
             allowAnonymous: Bool = true,
@@ -67,7 +69,8 @@ final class MosquittoBroker: @unchecked Sendable {
             autosaveInterval: Int = 1,
             maxInflight: Int = 20,
             ipv6: Bool = false,
-            extraConfiguration: [String] = []
+            extraConfiguration: [String] = [],
+            listenerConfiguration: [String] = []
         ) {
             self.allowAnonymous = allowAnonymous
             self.users = users
@@ -78,6 +81,7 @@ final class MosquittoBroker: @unchecked Sendable {
             self.maxInflight = maxInflight
             self.ipv6 = ipv6
             self.extraConfiguration = extraConfiguration
+            self.listenerConfiguration = listenerConfiguration
         }
     }
 
@@ -330,6 +334,7 @@ final class MosquittoBroker: @unchecked Sendable {
         let hosts = options.ipv6 ? ["127.0.0.1", "::1"] : ["127.0.0.1"]
         for host in hosts {
             lines.append("listener \(port) \(host)")
+            lines += options.listenerConfiguration
         }
         if let tls = options.tls, let tlsPort {
             for host in hosts {
