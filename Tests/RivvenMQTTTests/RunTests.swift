@@ -112,6 +112,24 @@ struct RunTests {
         }
     }
 
+    @Test func oversizePayloadsAreKeptCountedAndLogged() async throws {
+        try await MosquittoBroker.with { broker in
+            let gateway = try Gateway(
+                yaml: Gateway.connectorYAML(url: broker.url, topics: ["big/#"], extra: ["qos: 1", "max_payload_bytes: 1024"])
+            )
+            try await gateway.start()
+            let big = String(repeating: "z", count: 5000)
+            try await MQTTTool.publish(to: broker.endpoint(), topic: "big/one", message: big, qos: 1)
+            try await MQTTTool.publish(to: broker.endpoint(), topic: "big/small", message: "ok", qos: 1)
+            let records = await gateway.waitForRecords(2)
+            #expect(records.first?[path: "data", "payload"] as? String == big)
+            #expect(records.last?[path: "data", "payload"] as? String == "ok")
+            #expect(gateway.process.stderrText.contains("message larger than max_payload_bytes"))
+            #expect(gateway.process.stderrText.contains("payload_bytes=5000"))
+            #expect(await gateway.stop() == 0)
+        }
+    }
+
     @Test func specialCharacterTopicsAreKeptVerbatim() async throws {
         try await MosquittoBroker.with { broker in
             let gateway = try Gateway(yaml: Gateway.connectorYAML(url: broker.url, topics: ["#"], extra: ["qos: 1"]))

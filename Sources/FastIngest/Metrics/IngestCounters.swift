@@ -16,6 +16,8 @@ public final class IngestCounters: Sendable {
     package let reconnects = Atomic<UInt64>(0)
     /// Subscriptions granted at a lower QoS than requested.
     package let qosDowngrades = Atomic<UInt64>(0)
+    /// Messages larger than `max_payload_bytes` (kept by the local output, dead-lettered once Rivven is the sink).
+    package let oversizeMessages = Atomic<UInt64>(0)
     /// Records written to the sink.
     package let recordsWritten = Atomic<UInt64>(0)
     /// Sink write failures.

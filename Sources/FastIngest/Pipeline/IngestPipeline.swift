@@ -71,6 +71,14 @@ public final class IngestPipeline: Sendable {
                     errorLogger.error(
                         "cannot write to \(outputName): \(reason); holding acknowledgements until it recovers"
                     )
+                } onOversize: { topic, size, count in
+                    errorLogger.warning(
+                        "message larger than max_payload_bytes",
+                        metadata: [
+                            "mqtt.topic": "\(topic)", "payload_bytes": "\(size)",
+                            "max_payload_bytes": "\(source.mqtt.maxPayloadBytes)", "oversize_total": "\(count)",
+                        ]
+                    )
                 }
                 let connection = MQTTConnection(
                     configuration: source.mqtt,
