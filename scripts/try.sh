@@ -20,7 +20,12 @@ swift build -c release --product rivven-mqtt 2>&1 | tail -1
 BIN="$(swift build -c release --show-bin-path)/rivven-mqtt"
 
 work="$(mktemp -d)"
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+port=""
+for _ in $(seq 100); do   # a free loopback port: nothing answers on it
+    candidate=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>/dev/tcp/127.0.0.1/"$candidate") 2>/dev/null; then port=$candidate; break; fi
+done
+[ -n "$port" ] || { echo "no free port found" >&2; exit 1; }
 cat >"$work/mosquitto.conf" <<CONF
 listener $port 127.0.0.1
 allow_anonymous true
