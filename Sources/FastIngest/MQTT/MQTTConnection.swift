@@ -144,25 +144,10 @@ public final class MQTTConnection: @unchecked Sendable {
                 continue
             }
             let durable = handler.commit()
-            let allowWrite = client.wantsWrite && durable
-            var fds = [
-                pollfd(fd: socket, events: Int16(POLLIN) | (allowWrite ? Int16(POLLOUT) : 0), revents: 0),
-                pollfd(fd: wakePipe.readFD, events: Int16(POLLIN), revents: 0),
-            ]
             // Short timeout while acknowledgements wait for durability, so they leave promptly.
             let timeout: Int32 = client.wantsWrite && !durable ? 1 : 100
-            let ready = poll(&fds, 2, timeout)
-            if ready > 0 && fds[1].revents != 0 { wakePipe.drain() }
-            if ready > 0 && fds[0].revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 {
-                let rc = client.loopRead()
-                if !rc.isSuccess { continue }
-            }
-            if client.socket >= 0 && ready > 0 && fds[0].revents & Int16(POLLOUT) != 0 {
-                let rc = client.loopWrite()
-                if !rc.isSuccess { continue }
-            }
-            if client.socket >= 0 {
-                _ = client.loopMisc()
+            if client.service(allowWrite: durable, timeoutMilliseconds: timeout, wakeFD: wakePipe.readFD) {
+                wakePipe.drain()
             }
         }
         shutDown(client)

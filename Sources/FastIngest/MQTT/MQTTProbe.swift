@@ -104,18 +104,8 @@ public struct MQTTProbe {
 
     private func pump(_ client: MosquittoClient, until done: () -> Bool, timeout: Duration) {
         let deadline = ContinuousClock.now + timeout
-        while !done() && ContinuousClock.now < deadline {
-            let socket = client.socket
-            if socket < 0 { return }
-            var fd = pollfd(fd: socket, events: Int16(POLLIN) | (client.wantsWrite ? Int16(POLLOUT) : 0), revents: 0)
-            let ready = poll(&fd, 1, 50)
-            if ready > 0 && fd.revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 {
-                if !client.loopRead().isSuccess { continue }
-            }
-            if client.socket >= 0 && ready > 0 && fd.revents & Int16(POLLOUT) != 0 {
-                if !client.loopWrite().isSuccess { continue }
-            }
-            if client.socket >= 0 { _ = client.loopMisc() }
+        while !done() && ContinuousClock.now < deadline && client.socket >= 0 {
+            client.service(allowWrite: true, timeoutMilliseconds: 50)
         }
     }
 }

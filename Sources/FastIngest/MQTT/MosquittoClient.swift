@@ -266,4 +266,34 @@ package final class MosquittoClient {
 
     /// Keep-alive bookkeeping: queues PINGREQ, closes a connection whose broker went silent.
     package func loopMisc() -> MosquittoResult { MosquittoResult(mosquitto_loop_misc(handle)) }
+
+    /// One turn of the driver loop: waits up to `timeoutMilliseconds` for the socket (and `wakeFD`, if any), reads
+    /// what arrived (callbacks run inside), writes queued packets only when `allowWrite`, and keeps the connection
+    /// alive. A failure has already closed the socket and called `mosquittoDidDisconnect`. Returns whether
+    /// `wakeFD` was readable. Allocates nothing.
+    @discardableResult
+    package func service(allowWrite: Bool, timeoutMilliseconds: Int32, wakeFD: Int32 = -1) -> Bool {
+        let socket = self.socket
+        guard socket >= 0 else { return false }
+        let writeEvents = allowWrite && wantsWrite ? Int16(POLLOUT) : 0
+        var fds = (
+            pollfd(fd: socket, events: Int16(POLLIN) | writeEvents, revents: 0),
+            pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)
+        )
+        let ready = withUnsafeMutablePointer(to: &fds) { pointer in
+            pointer.withMemoryRebound(to: pollfd.self, capacity: 2) { poll($0, wakeFD >= 0 ? 2 : 1, timeoutMilliseconds) }
+        }
+        guard ready > 0 else {
+            _ = loopMisc()
+            return false
+        }
+        if fds.0.revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 {
+            guard loopRead().isSuccess else { return fds.1.revents != 0 }
+        }
+        if self.socket >= 0 && fds.0.revents & Int16(POLLOUT) != 0 {
+            guard loopWrite().isSuccess else { return fds.1.revents != 0 }
+        }
+        if self.socket >= 0 { _ = loopMisc() }
+        return wakeFD >= 0 && fds.1.revents != 0
+    }
 }
