@@ -43,7 +43,7 @@ package final class PWriteFileWriter: DurableFileWriter {
     package func write(_ bytes: UnsafeRawBufferPointer, to fd: Int32, at offset: Int64, sync: Bool) throws(WriterError) {
         var done = 0
         while done < bytes.count {
-            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, offset + Int64(done))
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, Int(offset) + done)
             if n < 0 {
                 if errno == EINTR { continue }
                 throw WriterError("pwrite", errno: errno)
