@@ -22,9 +22,49 @@ public final class IngestCounters: Sendable {
     package let recordsWritten = Atomic<UInt64>(0)
     /// Sink write failures.
     package let writeErrors = Atomic<UInt64>(0)
+    /// Sum over written messages of receive → durable time, microseconds (`receive_latency_us`).
+    package let receiveLatencyMicros = Atomic<UInt64>(0)
+    /// Smallest batch written (`batch_size_min`; `UInt64.max` until the first batch).
+    package let batchSizeMin = Atomic<UInt64>(.max)
+    /// Largest batch written (`batch_size_max`).
+    package let batchSizeMax = Atomic<UInt64>(0)
+    /// Records in all batches (`batch_size_sum`).
+    package let batchSizeSum = Atomic<UInt64>(0)
+    /// Batches written (`batch_count`).
+    package let batchCount = Atomic<UInt64>(0)
+    /// QoS 0 messages dropped because the ring was full (`buffer.when_full: drop_*`).
+    package let droppedRingFull = Atomic<UInt64>(0)
+    /// Messages dropped because they are larger than the whole ring arena (`buffer.capacity_bytes`).
+    package let droppedTooLarge = Atomic<UInt64>(0)
+    /// Messages received again after a reconnect whose earlier copy was already taken (broker redelivery).
+    package let duplicatesRedelivered = Atomic<UInt64>(0)
+    /// Times the MQTT thread had to wait for ring space inside a callback (the ring was full despite backpressure).
+    package let ringFullWaits = Atomic<UInt64>(0)
+    /// Torn or corrupt log bytes truncated at start-up.
+    package let logTruncatedBytes = Atomic<UInt64>(0)
 
     /// Creates zeroed counters.
     public init() {}
+
+    /// Records one written batch of `size` records.
+    package func recordBatch(size: UInt64) {
+        batchSizeSum.wrappingAdd(size, ordering: .relaxed)
+        batchCount.wrappingAdd(1, ordering: .relaxed)
+        var current = batchSizeMin.load(ordering: .relaxed)
+        while size < current {
+            let (exchanged, original) = batchSizeMin.compareExchange(
+                expected: current, desired: size, ordering: .relaxed)
+            if exchanged { break }
+            current = original
+        }
+        current = batchSizeMax.load(ordering: .relaxed)
+        while size > current {
+            let (exchanged, original) = batchSizeMax.compareExchange(
+                expected: current, desired: size, ordering: .relaxed)
+            if exchanged { break }
+            current = original
+        }
+    }
 
     @inline(__always)
     static func bump(_ counter: borrowing Atomic<UInt64>, by value: UInt64 = 1) {

@@ -1,0 +1,114 @@
+import Synchronization
+
+/// The counters at one moment, with the seed connector's field names and derived values (SPEC §7).
+public struct IngestMetricsSnapshot: Sendable, Equatable {
+    public var messagesReceived: UInt64 = 0
+    public var bytesReceived: UInt64 = 0
+    public var connections: UInt64 = 0
+    public var disconnections: UInt64 = 0
+    public var errors: UInt64 = 0
+    /// Cumulative receive → durable latency, microseconds.
+    public var receiveLatencyMicros: UInt64 = 0
+    /// 0 when no batch was written.
+    public var batchSizeMin: UInt64 = 0
+    public var batchSizeMax: UInt64 = 0
+    public var batchSizeSum: UInt64 = 0
+    public var batchCount: UInt64 = 0
+    // Ours, after the seed's.
+    public var recordsWritten: UInt64 = 0
+    public var writeErrors: UInt64 = 0
+    public var reconnects: UInt64 = 0
+    public var qosDowngrades: UInt64 = 0
+    public var oversizeMessages: UInt64 = 0
+    public var droppedRingFull: UInt64 = 0
+    public var droppedTooLarge: UInt64 = 0
+    public var duplicatesRedelivered: UInt64 = 0
+    public var ringFullWaits: UInt64 = 0
+    public var logTruncatedBytes: UInt64 = 0
+
+    /// Creates a zero snapshot.
+    public init() {}
+
+    /// Average receive → durable latency in milliseconds.
+    public var averageReceiveLatencyMilliseconds: Double {
+        messagesReceived == 0 ? 0 : Double(receiveLatencyMicros) / Double(messagesReceived) / 1000
+    }
+
+    /// Average records per batch.
+    public var averageBatchSize: Double {
+        batchCount == 0 ? 0 : Double(batchSizeSum) / Double(batchCount)
+    }
+
+    /// Messages per second over `elapsedSeconds`.
+    public func messagesPerSecond(elapsedSeconds: Double) -> Double {
+        elapsedSeconds <= 0 ? 0 : Double(messagesReceived) / elapsedSeconds
+    }
+
+    /// Payload bytes per second over `elapsedSeconds`.
+    public func bytesPerSecond(elapsedSeconds: Double) -> Double {
+        elapsedSeconds <= 0 ? 0 : Double(bytesReceived) / elapsedSeconds
+    }
+
+    /// Errors as a percentage of messages + errors.
+    public var errorRatePercent: Double {
+        let total = messagesReceived + errors
+        return total == 0 ? 0 : Double(errors) / Double(total) * 100
+    }
+
+    /// The JSON object of `/metrics.json`: the seed's keys in the seed's order, then ours.
+    public var json: String {
+        let fields: [(String, UInt64)] = [
+            ("messages_received", messagesReceived), ("bytes_received", bytesReceived), ("connections", connections),
+            ("disconnections", disconnections), ("errors", errors), ("receive_latency_us", receiveLatencyMicros),
+            ("batch_size_min", batchSizeMin), ("batch_size_max", batchSizeMax), ("batch_size_sum", batchSizeSum),
+            ("batch_count", batchCount), ("records_written", recordsWritten), ("write_errors", writeErrors),
+            ("reconnects", reconnects), ("qos_downgrades", qosDowngrades), ("oversize_messages", oversizeMessages),
+            ("dropped_ring_full", droppedRingFull), ("dropped_too_large", droppedTooLarge),
+            ("duplicates_redelivered", duplicatesRedelivered), ("ring_full_waits", ringFullWaits),
+            ("log_truncated_bytes", logTruncatedBytes),
+        ]
+        return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+    }
+}
+
+extension IngestCounters {
+    /// The current values.
+    public func snapshot() -> IngestMetricsSnapshot {
+        read(reset: false)
+    }
+
+    /// The current values, resetting every counter to zero (the seed's `snapshot_and_reset`). Values added by
+    /// other threads during the call land in this snapshot or the next, never in neither.
+    public func snapshotAndReset() -> IngestMetricsSnapshot {
+        read(reset: true)
+    }
+
+    private func read(reset: Bool) -> IngestMetricsSnapshot {
+        func take(_ counter: borrowing Atomic<UInt64>, zero: UInt64 = 0) -> UInt64 {
+            reset ? counter.exchange(zero, ordering: .relaxed) : counter.load(ordering: .relaxed)
+        }
+        var s = IngestMetricsSnapshot()
+        s.messagesReceived = take(messagesReceived)
+        s.bytesReceived = take(bytesReceived)
+        s.connections = take(connections)
+        s.disconnections = take(disconnections)
+        s.errors = take(errors)
+        s.receiveLatencyMicros = take(receiveLatencyMicros)
+        let minimum = take(batchSizeMin, zero: .max)
+        s.batchSizeMin = minimum == .max ? 0 : minimum
+        s.batchSizeMax = take(batchSizeMax)
+        s.batchSizeSum = take(batchSizeSum)
+        s.batchCount = take(batchCount)
+        s.recordsWritten = take(recordsWritten)
+        s.writeErrors = take(writeErrors)
+        s.reconnects = take(reconnects)
+        s.qosDowngrades = take(qosDowngrades)
+        s.oversizeMessages = take(oversizeMessages)
+        s.droppedRingFull = take(droppedRingFull)
+        s.droppedTooLarge = take(droppedTooLarge)
+        s.duplicatesRedelivered = take(duplicatesRedelivered)
+        s.ringFullWaits = take(ringFullWaits)
+        s.logTruncatedBytes = take(logTruncatedBytes)
+        return s
+    }
+}

@@ -1,0 +1,65 @@
+/// Decides when a batch closes: at `maxMessages`, at `maxBytes`, or — once the source has nothing more to give —
+/// at once when a message in it waits for its acknowledgement (group commit: holding acks longer only adds latency
+/// and stalls the broker's in-flight window), else when `linger` has passed since the batch opened. Pure logic: no
+/// I/O, no clock of its own, no allocation.
+package struct BatchAccumulator: Sendable, Equatable {
+    /// Close at this many records.
+    package let maxMessages: Int
+    /// Close at this many encoded bytes.
+    package let maxBytes: Int
+    /// How long a batch of QoS 0 messages may wait for more.
+    package let lingerNanoseconds: Int64
+
+    /// Records in the open batch.
+    package private(set) var count = 0
+    /// Encoded bytes in the open batch.
+    package private(set) var bytes = 0
+    /// Whether a record in the batch holds back an acknowledgement (QoS ≥ 1).
+    package private(set) var holdsAcknowledgement = false
+    /// When the first record was added (monotonic nanoseconds).
+    package private(set) var openedAt: Int64 = 0
+
+    /// Creates an empty accumulator.
+    package init(maxMessages: Int, maxBytes: Int, lingerMilliseconds: Int) {
+        precondition(maxMessages > 0 && maxBytes > 0 && lingerMilliseconds >= 0)
+        self.maxMessages = maxMessages
+        self.maxBytes = maxBytes
+        self.lingerNanoseconds = Int64(lingerMilliseconds) * 1_000_000
+    }
+
+    /// Whether nothing is in the batch.
+    package var isEmpty: Bool { count == 0 }
+
+    /// Whether the batch reached a size limit (no more records may be added).
+    package var isFull: Bool { count >= maxMessages || bytes >= maxBytes }
+
+    /// Records one added record of `size` encoded bytes.
+    package mutating func add(size: Int, qos: UInt8, now: Int64) {
+        if count == 0 { openedAt = now }
+        count += 1
+        bytes += size
+        if qos > 0 { holdsAcknowledgement = true }
+    }
+
+    /// Whether the batch should be written now. `sourceIsEmpty`: nothing more is available right now.
+    package func shouldClose(now: Int64, sourceIsEmpty: Bool) -> Bool {
+        guard count > 0 else { return false }
+        if isFull { return true }
+        guard sourceIsEmpty else { return false }
+        return holdsAcknowledgement || now - openedAt >= lingerNanoseconds
+    }
+
+    /// Nanoseconds until the linger deadline (0 when due), for the writer's idle wait.
+    package func lingerRemaining(now: Int64) -> Int64 {
+        guard count > 0 else { return lingerNanoseconds }
+        return max(0, openedAt + lingerNanoseconds - now)
+    }
+
+    /// Starts a new, empty batch.
+    package mutating func reset() {
+        count = 0
+        bytes = 0
+        holdsAcknowledgement = false
+        openedAt = 0
+    }
+}

@@ -1,0 +1,219 @@
+package import Synchronization
+
+/// A single-producer/single-consumer queue of MQTT messages between one MQTT driver thread (the producer) and the
+/// writer thread (the consumer). Capacity is fixed in messages (a power of two) and in payload bytes: topic and
+/// payload are copied once into a preallocated byte arena, so pushing allocates nothing and takes no lock.
+///
+/// Indices are monotonic `UInt64` counters masked into the slot array. The consumer advances `consumed` with a
+/// compare-and-swap, one message at a time, because under `drop_oldest` the producer may also advance it to discard
+/// the oldest QoS 0 message; whoever wins the CAS owns that message.
+package final class MessageRing: @unchecked Sendable {
+    // @unchecked: `slots` and `arena` are raw storage whose regions are handed between the two threads by the
+    // acquire/release protocol on `published` and `consumed`; producer-only state is touched by the producer only.
+
+    /// One queued message. `receivedAt` is CLOCK_REALTIME nanoseconds.
+    package struct Slot {
+        var arenaOffset: Int = 0
+        var topicLength: Int = 0
+        var payloadLength: Int = 0
+        /// Arena bytes this message holds, including any wasted tail before a wrap.
+        var cost: Int = 0
+        var receivedAt: Int64 = 0
+        var packetID: UInt16 = 0
+        var qos: UInt8 = 0
+        var retain: Bool = false
+    }
+
+    /// A message as the consumer sees it; the buffers stay valid until the consumer releases it.
+    package struct Message {
+        /// Topic bytes.
+        package var topic: UnsafeRawBufferPointer
+        /// Payload bytes.
+        package var payload: UnsafeRawBufferPointer
+        /// Delivered QoS.
+        package var qos: UInt8
+        /// Retain flag.
+        package var retain: Bool
+        /// MQTT packet id (0 for QoS 0).
+        package var packetID: UInt16
+        /// Receive time, CLOCK_REALTIME nanoseconds.
+        package var receivedAt: Int64
+    }
+
+    /// Outcome of a push.
+    package enum PushResult: Equatable {
+        /// Queued.
+        case queued
+        /// Not queued: this QoS 0 message was discarded (`drop_newest`, or `drop_oldest` when no older QoS 0
+        /// message was left to discard).
+        case dropped
+        /// Not queued: no space, and the policy does not allow a drop (the caller waits and retries).
+        case full
+        /// Not queued: larger than the whole arena; can never fit.
+        case tooLarge
+    }
+
+    /// Slots (a power of two).
+    package let slotCount: Int
+    /// Arena size in bytes.
+    package let arenaCapacity: Int
+    private let mask: UInt64
+    private let slots: UnsafeMutablePointer<Slot>
+    private let arena: UnsafeMutableRawPointer
+
+    /// Messages published by the producer (release).
+    private let published = Atomic<UInt64>(0)
+    /// Messages released by the consumer or discarded by the producer (CAS).
+    private let consumed = Atomic<UInt64>(0)
+    /// Arena bytes released (atomic add, by whoever wins a message's CAS).
+    private let consumedBytes = Atomic<UInt64>(0)
+    /// Messages (a prefix) that are durable or were discarded: the producer's acknowledgements may leave when this
+    /// reaches what it published. Written by the writer thread.
+    package let durable = Atomic<UInt64>(0)
+
+    // Producer-only.
+    private var head: UInt64 = 0
+    private var producedBytes: UInt64 = 0
+
+    /// Creates a ring for `messages` slots (rounded up to a power of two) and `bytes` of arena.
+    package init(messages: Int, bytes: Int) {
+        precondition(messages > 0 && bytes > 0, "ring capacity must be positive")
+        var count = 1
+        while count < messages { count <<= 1 }
+        slotCount = count
+        mask = UInt64(count - 1)
+        arenaCapacity = bytes
+        slots = .allocate(capacity: count)
+        slots.initialize(repeating: Slot(), count: count)
+        arena = .allocate(byteCount: bytes, alignment: 64)
+    }
+
+    deinit {
+        slots.deinitialize(count: slotCount)
+        slots.deallocate()
+        arena.deallocate()
+    }
+
+    // MARK: Producer
+
+    /// Messages published so far (producer's view).
+    package var publishedCount: UInt64 { head }
+
+    /// Whether a message of `bytes` (topic + payload) would fit now without dropping anything.
+    package func hasRoom(forBytes bytes: Int) -> Bool {
+        let tail = consumed.load(ordering: .acquiring)
+        guard head - tail < UInt64(slotCount) else { return false }
+        return cost(for: bytes) <= freeBytes()
+    }
+
+    private func freeBytes() -> Int {
+        arenaCapacity - Int(producedBytes &- consumedBytes.load(ordering: .acquiring))
+    }
+
+    /// Bytes a message of `length` costs at the current arena position (contiguous, wrapping to 0 if needed).
+    private func cost(for length: Int) -> Int {
+        let position = Int(producedBytes % UInt64(arenaCapacity))
+        return position + length <= arenaCapacity ? length : (arenaCapacity - position) + length
+    }
+
+    /// Copies a message in. `dropPolicy` applies to QoS 0 messages only; a QoS 1/2 message that does not fit
+    /// gets `.full`. `droppedOldest` counts older QoS 0 messages discarded to make room (`drop_oldest`).
+    package func push(
+        topic: UnsafeRawBufferPointer,
+        payload: UnsafeRawBufferPointer,
+        qos: UInt8,
+        retain: Bool,
+        packetID: UInt16,
+        receivedAt: Int64,
+        dropPolicy: WhenFull,
+        droppedOldest: inout Int
+    ) -> PushResult {
+        let length = topic.count + payload.count
+        guard length <= arenaCapacity else { return .tooLarge }
+        while !hasRoom(forBytes: length) {
+            switch dropPolicy {
+            case .block:
+                return .full
+            case .dropNewest:
+                return qos == 0 ? .dropped : .full
+            case .dropOldest:
+                guard qos == 0 else { return .full }
+                guard let discarded = discardOldestQoS0() else { return .dropped }
+                droppedOldest += discarded
+            }
+        }
+        let position = Int(producedBytes % UInt64(arenaCapacity))
+        let cost = self.cost(for: length)
+        let offset = position + length <= arenaCapacity ? position : 0
+        let base = arena + offset
+        if topic.count > 0 { base.copyMemory(from: topic.baseAddress!, byteCount: topic.count) }
+        if payload.count > 0 { (base + topic.count).copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
+        slots[Int(head & mask)] = Slot(
+            arenaOffset: offset,
+            topicLength: topic.count,
+            payloadLength: payload.count,
+            cost: cost,
+            receivedAt: receivedAt,
+            packetID: packetID,
+            qos: qos,
+            retain: retain
+        )
+        producedBytes &+= UInt64(cost)
+        head &+= 1
+        published.store(head, ordering: .releasing)
+        return .queued
+    }
+
+    /// Takes the oldest unconsumed message away from the consumer if it is QoS 0: returns 1 when discarded, 0 when
+    /// the consumer took it first (space was freed all the same), nil when the ring is empty or the oldest message
+    /// must not be dropped.
+    private func discardOldestQoS0() -> Int? {
+        let tail = consumed.load(ordering: .acquiring)
+        guard tail < head else { return nil }
+        let slot = slots[Int(tail & mask)]
+        guard slot.qos == 0 else { return nil }
+        guard consumed.compareExchange(expected: tail, desired: tail + 1, ordering: .acquiringAndReleasing).exchanged
+        else {
+            return 0
+        }
+        consumedBytes.wrappingAdd(UInt64(slot.cost), ordering: .releasing)
+        return 1
+    }
+
+    // MARK: Consumer
+
+    /// Messages available to the consumer right now.
+    package var availableCount: Int {
+        Int(published.load(ordering: .acquiring) &- consumed.load(ordering: .acquiring))
+    }
+
+    /// The consumer's position (messages consumed or discarded so far).
+    package var consumedCount: UInt64 { consumed.load(ordering: .acquiring) }
+
+    /// Lends the oldest message to `body`, then releases it. `body` returns false to leave the message queued
+    /// (e.g. the batch is full). Returns nil when empty; false when `body` declined; true when consumed. If the
+    /// producer discarded the message meanwhile (drop_oldest), `rollback` is called so the caller can undo what it
+    /// did with it, and the next message is tried.
+    package func consume(_ body: (Message) -> Bool, rollback: () -> Void) -> Bool? {
+        while true {
+            let tail = consumed.load(ordering: .acquiring)
+            guard tail < published.load(ordering: .acquiring) else { return nil }
+            let slot = slots[Int(tail & mask)]
+            let base = UnsafeRawPointer(arena + slot.arenaOffset)
+            let message = Message(
+                topic: UnsafeRawBufferPointer(start: base, count: slot.topicLength),
+                payload: UnsafeRawBufferPointer(start: base + slot.topicLength, count: slot.payloadLength),
+                qos: slot.qos,
+                retain: slot.retain,
+                packetID: slot.packetID,
+                receivedAt: slot.receivedAt
+            )
+            guard body(message) else { return false }
+            if consumed.compareExchange(expected: tail, desired: tail + 1, ordering: .acquiringAndReleasing).exchanged {
+                consumedBytes.wrappingAdd(UInt64(slot.cost), ordering: .releasing)
+                return true
+            }
+            rollback()
+        }
+    }
+}
