@@ -41,6 +41,17 @@ let benchmarks: @Sendable () -> Void = {
         blackHole(binaryFixture.finishIteration())
     }
 
+    // `JSONPayload.appendCanonical` starts from empty scratch storage on every call, so it allocates for payloads
+    // with objects (its documented cost; the encoder keeps warm scratch instead). No zero-allocation threshold: this
+    // one shows that the malloc counter really counts.
+    let canonical = CanonicalFixture(payload: Payloads.json256)
+    Benchmark("JSONCanonicalColdScratch256B") { benchmark in
+        for _ in benchmark.scaledIterations {
+            canonical.appendOne()
+        }
+        blackHole(canonical.finishIteration())
+    }
+
     // The two timestamps of every envelope, without the encoder's per-second cache (`RFC3339.append`).
     let timestamps = TimestampFixture()
     Benchmark("RFC3339Append") { benchmark in
@@ -107,6 +118,31 @@ final class EnvelopeFixture: @unchecked Sendable {
         encodeOne()
         _ = finishIteration()
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// `JSONPayload.appendCanonical` into a reused buffer.
+final class CanonicalFixture: @unchecked Sendable {
+    // @unchecked: as for EnvelopeFixture.
+    private let payload: [UInt8]
+    private var out: [UInt8] = []
+    private var written = 0
+
+    init(payload: [UInt8]) {
+        self.payload = payload
+    }
+
+    @inline(__always)
+    func appendOne() {
+        out.removeAll(keepingCapacity: true)
+        let accepted = payload.withUnsafeBytes { JSONPayload.appendCanonical($0, to: &out) }
+        precondition(accepted)
+        written &+= out.count
+    }
+
+    func finishIteration() -> Int {
+        defer { written = 0 }
+        return written
     }
 }
 

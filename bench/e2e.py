@@ -1,0 +1,860 @@
+#!/usr/bin/env python3
+"""End-to-end throughput of rivven-mqtt against a same-run libmosquitto baseline (stdlib only).
+
+Started by e2e.sh, which builds the tools and passes their paths. Every run gets a private mosquitto on a free
+127.0.0.1 port and a temp dir; every process is started here, stopped by PID and bounded by --run-timeout; temp
+dirs are removed (also on SIGINT/SIGTERM).
+
+Scenarios (one row each; baseline and gateway runs are interleaved, the median of --runs is reported)
+
+  live   QoS 0, mqpub floods N messages to an online subscriber.
+           baseline: mqsub (clean session) counts N.          rate = N / (mqpub start -> mqsub exit)
+           gateway : rivven-mqtt run writes every message.    rate = N / (mqpub start -> last log write)
+  drain  QoS 1, a persistent session (clean_session false, fixed client id) is created and left offline, mqpub
+         stores N messages at QoS 1, then the subscriber reconnects and drains alone.
+           baseline: mqsub drain.                             rate = N / (CONNACK -> N-th message), mqsub's clock
+           gateway : rivven-mqtt run, qos 1, clean_session false, PUBACK after the batch is durable.
+                                                              rate = N / ("MQTT connected" log ts -> last log write)
+
+How the gateway's end time is taken: while it runs, the total size of the files in its output (the log dir, or the
+--output file) is polled every --poll-ms with os.scandir/os.stat (no reading, so it costs the 2-core box almost
+nothing); the time of the last growth is the end. With log.fsync: batch each batch is write + fdatasync, so the end
+is the last batch's write, one fdatasync earlier than "durable". Once the size has been still for --settle seconds
+(and the publisher has finished), the gateway is stopped with SIGTERM and the records are counted from what it
+wrote: `rivven-mqtt log stat --dir D --json` ("records"), or the lines of the --output file. That count is the
+loss check (expected - records; negative = duplicates). `log stat` is not polled during the run: it reads and
+checks every record, which would compete with the gateway for the CPU.
+
+Gateway CPU (user+sys, /proc/PID/stat) is taken at the last log growth, minus the value at the publisher's start
+(live) or from process start (drain, which therefore includes start-up and log open); peak RSS is VmHWM from
+/proc/PID/status just before SIGTERM.
+"""
+import argparse
+import atexit
+import datetime
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+TOPIC_FILTER = "bench/#"
+TOPIC = "bench/t"
+
+# Broker settings as /work/shared/bench/bench.py writes them, except max_queued_messages 0 (= no limit in
+# mosquitto 2.0; bench.py uses 10000000, the same for any N here). {inflight} defaults to bench.py's 1000.
+BROKER_CONF = """\
+listener {port} 127.0.0.1
+allow_anonymous true
+persistence false
+queue_qos0_messages true
+max_queued_messages 0
+max_queued_bytes 0
+max_inflight_messages {inflight}
+max_inflight_bytes 0
+memory_limit 0
+message_size_limit 0
+set_tcp_nodelay false
+log_dest stderr
+log_type error
+log_type warning
+log_type notice
+log_type information
+log_type subscribe
+connection_messages true
+"""
+
+# --- process bookkeeping ---------------------------------------------------------------------------------------
+
+LIVE_CHILDREN = set()
+TEMP_DIRS = set()
+REGISTRY_LOCK = threading.Lock()
+
+
+def cleanup():
+    """Kills every child still running (by PID) and removes every temp dir."""
+    with REGISTRY_LOCK:
+        children = list(LIVE_CHILDREN)
+        dirs = list(TEMP_DIRS)
+    for child in children:
+        child.kill(signal.SIGKILL)
+    for child in children:
+        child.wait(5)
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def on_signal(signum, _frame):
+    cleanup()
+    sys.exit(128 + signum)
+
+
+class Proc:
+    """A child process reaped by its own thread (os.wait4), so exit time and rusage are exact."""
+
+    def __init__(self, argv, stdout_path, stderr_path, env=None):
+        self.argv = argv
+        self.stdout_path, self.stderr_path = stdout_path, stderr_path
+        with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+            self.popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env)
+        self.pid = self.popen.pid
+        self.t_start = time.monotonic()
+        self.t_exit = None
+        self.status = None
+        self.rusage_cpu = None
+        self.done = threading.Event()
+        with REGISTRY_LOCK:
+            LIVE_CHILDREN.add(self)
+        threading.Thread(target=self._reap, daemon=True).start()
+
+    def _reap(self):
+        _, status, usage = os.wait4(self.pid, 0)
+        self.t_exit = time.monotonic()
+        self.status = os.waitstatus_to_exitcode(status)
+        self.popen.returncode = self.status
+        self.rusage_cpu = usage.ru_utime + usage.ru_stime
+        with REGISTRY_LOCK:
+            LIVE_CHILDREN.discard(self)
+        self.done.set()
+
+    def wait(self, timeout):
+        return self.done.wait(timeout)
+
+    def running(self):
+        return not self.done.is_set()
+
+    def kill(self, sig):
+        if self.running():
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def stop(self, grace=10.0):
+        """SIGTERM, then SIGKILL after `grace` seconds."""
+        self.kill(signal.SIGTERM)
+        if not self.wait(grace):
+            self.kill(signal.SIGKILL)
+            self.wait(5)
+
+    def stdout(self):
+        return read_text(self.stdout_path)
+
+    def stderr(self):
+        return read_text(self.stderr_path)
+
+    def cpu_seconds(self):
+        """utime + stime of the live process (None once it has exited)."""
+        try:
+            with open(f"/proc/{self.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        except (OSError, IndexError, ValueError):
+            return None
+
+    def peak_rss_kib(self):
+        try:
+            with open(f"/proc/{self.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            pass
+        return None
+
+
+def read_text(path, limit=None):
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return ""
+    text = data.decode(errors="replace")
+    return text[-limit:] if limit else text
+
+
+def tail(text, limit=600):
+    text = text.strip()
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
+def make_temp_dir(parent):
+    d = tempfile.mkdtemp(prefix="rivven-e2e-", dir=parent)
+    with REGISTRY_LOCK:
+        TEMP_DIRS.add(d)
+    return d
+
+
+def remove_temp_dir(d):
+    shutil.rmtree(d, ignore_errors=True)
+    with REGISTRY_LOCK:
+        TEMP_DIRS.discard(d)
+
+
+def wait_for(predicate, timeout, interval=0.01):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def kv(text):
+    return dict(re.findall(r"(\w+)=(\S+)", text))
+
+
+# --- broker ------------------------------------------------------------------------------------------------------
+
+
+class Broker:
+    """A private mosquitto on a free 127.0.0.1 port, configured in `directory`."""
+
+    def __init__(self, directory, inflight):
+        self.directory = directory
+        self.inflight = inflight
+        self.proc = None
+        self.port = None
+
+    def start(self):
+        for _ in range(10):
+            port = free_port()
+            conf = os.path.join(self.directory, "mosquitto.conf")
+            with open(conf, "w") as f:
+                f.write(BROKER_CONF.format(port=port, inflight=self.inflight))
+            self.proc = Proc(["mosquitto", "-c", conf], os.path.join(self.directory, "broker.out"),
+                             os.path.join(self.directory, "broker.log"))
+            if wait_for(lambda: self._accepts(port) or not self.proc.running(), 5):
+                if self.proc.running():
+                    self.port = port
+                    return self
+            self.stop()
+        raise RuntimeError("mosquitto did not start: " + tail(self.log()))
+
+    @staticmethod
+    def _accepts(port):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    def log(self):
+        return read_text(os.path.join(self.directory, "broker.log"))
+
+    def cpu_seconds(self):
+        return self.proc.cpu_seconds() if self.proc else None
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop(5)
+
+
+def free_port():
+    """A port that was free a moment ago (bound to 0, then released; the broker binds it next)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- tool command lines ------------------------------------------------------------------------------------------
+
+
+def mqpub_argv(tools, port, n, payload, qos, window):
+    return [tools.mqpub, "127.0.0.1", str(port), TOPIC, str(n), str(payload), str(qos), str(window),
+            f"e2epub{random.randrange(1 << 30)}"]
+
+
+def mqsub_argv(tools, port, n, qos, client_id, mode):
+    return [tools.mqsub, "127.0.0.1", str(port), TOPIC_FILTER, str(n), str(qos), client_id, mode]
+
+
+def tool_env(timeout):
+    t = str(max(1, int(timeout)))
+    return dict(os.environ, MQPUB_TIMEOUT_S=t, MQSUB_TIMEOUT_S=t)
+
+
+def gateway_config(port, qos, client_id, clean_session, log_dir, inflight):
+    # The connector-file shape of Rivven's mqtt-source plus this gateway's top-level log/metrics sections.
+    return f"""\
+type: mqtt-source
+topic: bench-events
+config:
+  broker_url: mqtt://127.0.0.1:{port}
+  topics: ["{TOPIC_FILTER}"]
+  qos: {qos}
+  client_id: {client_id}
+  clean_session: {"true" if clean_session else "false"}
+  max_inflight: {inflight}
+  parse_json_payload: true
+  include_metadata: true
+log:
+  dir: {log_dir}
+  fsync: batch
+metrics:
+  listen: off
+"""
+
+
+# --- measurement helpers -----------------------------------------------------------------------------------------
+
+
+def output_size(path):
+    """Total bytes of a file, or of the regular files in a directory (0 when absent)."""
+    try:
+        if os.path.isdir(path):
+            total = 0
+            with os.scandir(path) as entries:
+                for entry in entries:
+                    if entry.is_file(follow_symlinks=False):
+                        total += entry.stat(follow_symlinks=False).st_size
+            return total
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+class GrowthWatch:
+    """Polls the size of the gateway's output; remembers the first and the last growth (wall clock) and the
+    gateway's CPU time at the last growth."""
+
+    def __init__(self, path, gateway, poll_s):
+        self.path, self.gateway, self.poll_s = path, gateway, poll_s
+        self.size = output_size(path)
+        self.first_growth = None
+        self.last_growth = None
+        self.last_change_mono = time.monotonic()
+        self.cpu_at_last_growth = None
+
+    def poll(self):
+        size = output_size(self.path)
+        if size != self.size:
+            now_wall, now_mono = time.time(), time.monotonic()
+            if self.first_growth is None:
+                self.first_growth = now_wall
+            self.size = size
+            self.last_growth = now_wall
+            self.last_change_mono = now_mono
+            self.cpu_at_last_growth = self.gateway.cpu_seconds()
+
+    def run_until_settled(self, settle_s, deadline_mono, ready=lambda: True):
+        """Polls until the size has been still for `settle_s` and `ready()` holds, the gateway exits, or the
+        deadline passes. Returns None or an error string."""
+        while True:
+            self.poll()
+            now = time.monotonic()
+            if not self.gateway.running():
+                return f"gateway exited early (rc {self.gateway.status})"
+            if self.last_growth is not None and ready() and now - self.last_change_mono >= settle_s:
+                return None
+            if now > deadline_mono:
+                return "timeout"
+            time.sleep(self.poll_s)
+
+
+def count_records(tools, sink, target):
+    """Records the gateway wrote: (count, error)."""
+    if sink == "log":
+        try:
+            done = subprocess.run([tools.rivven, "log", "stat", "--dir", target, "--json"], capture_output=True,
+                                  text=True, timeout=120, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            return None, "log stat timed out"
+        if done.returncode != 0:
+            return None, "log stat failed: " + tail(done.stderr + done.stdout)
+        try:
+            stat = json.loads(done.stdout)
+        except ValueError:
+            return None, "log stat printed no JSON: " + tail(done.stdout)
+        return int(stat["records"]), None
+    lines = 0
+    try:
+        with open(target, "rb") as f:
+            while chunk := f.read(1 << 20):
+                lines += chunk.count(b"\n")
+    except OSError as e:
+        return None, f"cannot read {target}: {e}"
+    return lines, None
+
+
+def rfc3339_to_epoch(text):
+    """'2026-11-25T15:11:26.123456789Z' -> float seconds (nanosecond fractions kept to float precision)."""
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", text)
+    if not m:
+        return None
+    base = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")
+    offset = m.group(3)
+    if offset == "Z":
+        tz = datetime.timezone.utc
+    else:
+        sign = 1 if offset[0] == "+" else -1
+        tz = datetime.timezone(sign * datetime.timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])))
+    seconds = base.replace(tzinfo=tz).timestamp()
+    fraction = m.group(2) or "0"
+    return seconds + int(fraction) / 10 ** len(fraction)
+
+
+def gateway_log_lines(text):
+    """The gateway's stderr (--log-format json) as dicts; other lines are skipped."""
+    lines = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                lines.append(json.loads(line))
+            except ValueError:
+                pass
+    return lines
+
+
+def find_log_line(text, message):
+    for entry in gateway_log_lines(text):
+        if entry.get("msg") == message:
+            return entry
+    return None
+
+
+# --- runs --------------------------------------------------------------------------------------------------------
+
+
+def result_base(scenario, subject, qos, args, n):
+    return {"scenario": scenario, "subject": subject, "qos": qos, "payload": args.payload, "n": n}
+
+
+def run_live_baseline(tools, args, n, rep_dir):
+    res = result_base("live", "mqsub", 0, args, n)
+    env = tool_env(args.run_timeout)
+    broker = Broker(rep_dir, args.inflight).start()
+    sub = pub = None
+    try:
+        cid = f"e2esub{random.randrange(1 << 30)}"
+        sub = Proc(mqsub_argv(tools, broker.port, n, 0, cid, "clean"), os.path.join(rep_dir, "sub.out"),
+                   os.path.join(rep_dir, "sub.err"), env)
+        if not wait_for(lambda: "READY" in sub.stderr() or not sub.running(), 10):
+            res["error"] = "mqsub not subscribed: " + tail(sub.stderr())
+            return res
+        if not sub.running():
+            res["error"] = f"mqsub exited rc {sub.status}: " + tail(sub.stderr())
+            return res
+        cpu_b0 = broker.cpu_seconds()
+        t0 = time.monotonic()
+        pub = Proc(mqpub_argv(tools, broker.port, n, args.payload, 0, args.inflight),
+                   os.path.join(rep_dir, "pub.out"), os.path.join(rep_dir, "pub.err"), env)
+        finished = sub.wait(args.run_timeout + 5) and pub.wait(args.run_timeout + 5)
+        cpu_b1 = broker.cpu_seconds()
+        sk = kv(sub.stdout())
+        received = int(sk["n"]) if "n" in sk else None
+        if received is None:
+            m = re.search(r"count=(\d+) of", sub.stderr())
+            received = int(m.group(1)) if m else None
+        res["records"] = received
+        res["loss"] = n - received if received is not None else None
+        if not finished:
+            res["error"] = "timeout"
+            return res
+        if sub.status != 0 or pub.status != 0:
+            res["error"] = f"rc sub={sub.status} pub={pub.status}: {tail(sub.stderr())} {tail(pub.stderr())}"
+            return res
+        wall = sub.t_exit - t0
+        res.update(
+            wall_s=wall,
+            msgs_per_s=n / wall,
+            msgs_per_s_first_last=float(sk.get("msgs_per_s_first_last", "nan")),
+            pub_msgs_per_s=float(kv(pub.stdout()).get("msgs_per_s", "nan")),
+            cpu_s=sub.rusage_cpu,
+            cpu_pct=100 * sub.rusage_cpu / wall,
+            broker_cpu_s=(cpu_b1 - cpu_b0) if None not in (cpu_b0, cpu_b1) else None,
+        )
+        return res
+    finally:
+        for p in (sub, pub):
+            if p:
+                p.stop(2)
+        broker.stop()
+
+
+def run_drain_baseline(tools, args, n, rep_dir):
+    res = result_base("drain", "mqsub", 1, args, n)
+    env = tool_env(args.run_timeout)
+    broker = Broker(rep_dir, args.inflight).start()
+    persist = pub = sub = None
+    try:
+        cid = f"e2edrain{random.randrange(1 << 30)}"
+        persist = Proc(mqsub_argv(tools, broker.port, n, 1, cid, "persist"), os.path.join(rep_dir, "persist.out"),
+                       os.path.join(rep_dir, "persist.err"), env)
+        if not persist.wait(15) or persist.status != 0:
+            res["error"] = "persistent session not created: " + tail(persist.stderr())
+            return res
+        pub = Proc(mqpub_argv(tools, broker.port, n, args.payload, 1, args.inflight),
+                   os.path.join(rep_dir, "pub.out"), os.path.join(rep_dir, "pub.err"), env)
+        if not pub.wait(args.run_timeout + 5) or pub.status != 0:
+            res["error"] = "publishing the backlog failed: " + tail(pub.stderr())
+            return res
+        time.sleep(0.1)
+        cpu_b0 = broker.cpu_seconds()
+        sub = Proc(mqsub_argv(tools, broker.port, n, 1, cid, "drain"), os.path.join(rep_dir, "sub.out"),
+                   os.path.join(rep_dir, "sub.err"), env)
+        finished = sub.wait(args.run_timeout + 5)
+        cpu_b1 = broker.cpu_seconds()
+        sk = kv(sub.stdout())
+        received = int(sk["n"]) if "n" in sk else None
+        if received is None:
+            m = re.search(r"count=(\d+) of", sub.stderr())
+            received = int(m.group(1)) if m else None
+        res["records"] = received
+        res["loss"] = n - received if received is not None else None
+        if not finished or sub.status != 0:
+            res["error"] = f"drain failed (rc {sub.status}): " + tail(sub.stderr())
+            return res
+        window = float(sk["conn_to_last_s"])
+        res.update(
+            wall_s=window,
+            msgs_per_s=float(sk["msgs_per_s_conn_last"]),
+            msgs_per_s_first_last=float(sk.get("msgs_per_s_first_last", "nan")),
+            pub_msgs_per_s=float(kv(pub.stdout()).get("msgs_per_s", "nan")),
+            cpu_s=sub.rusage_cpu,
+            cpu_pct=100 * sub.rusage_cpu / window if window > 0 else None,
+            broker_cpu_s=(cpu_b1 - cpu_b0) if None not in (cpu_b0, cpu_b1) else None,
+        )
+        return res
+    finally:
+        for p in (persist, pub, sub):
+            if p:
+                p.stop(2)
+        broker.stop()
+
+
+def start_gateway(tools, args, rep_dir, broker, qos, cid, clean_session):
+    """Writes the config and starts `rivven-mqtt run`; returns (proc, output path, config path)."""
+    log_dir = os.path.join(rep_dir, "log")
+    target = log_dir if args.sink == "log" else os.path.join(rep_dir, "records.jsonl")
+    config = os.path.join(rep_dir, "rivven-mqtt.yaml")
+    with open(config, "w") as f:
+        f.write(gateway_config(broker.port, qos, cid, clean_session, log_dir, args.inflight))
+    argv = [tools.rivven, "run", "--config", config, "--log-format", "json"]
+    if args.sink == "output":
+        argv += ["--output", target]
+    gateway = Proc(argv, os.path.join(rep_dir, "gateway.out"), os.path.join(rep_dir, "gateway.err"))
+    return gateway, target, config
+
+
+def finish_gateway(tools, args, res, gateway, target, n):
+    """Peak RSS, graceful stop, the 'stopped' line and the record count."""
+    res["peak_rss_kib"] = gateway.peak_rss_kib()
+    gateway.stop(args.stop_grace)
+    res["gateway_rc"] = gateway.status
+    res["gateway_cpu_total_s"] = gateway.rusage_cpu
+    stopped = find_log_line(gateway.stderr(), "stopped")
+    if stopped:
+        res["stopped_line"] = {k: v for k, v in stopped.items() if k not in ("ts", "level", "logger", "msg")}
+    records, error = count_records(tools, args.sink, target)
+    res["records"] = records
+    res["loss"] = n - records if records is not None else None
+    if error:
+        res.setdefault("error", error)
+    elif records != n and "error" not in res:
+        res["error"] = f"{records} records for {n} messages"
+
+
+def run_live_gateway(tools, args, n, rep_dir):
+    res = result_base("live", "rivven-mqtt", 0, args, n)
+    res["sink"] = args.sink
+    env = tool_env(args.run_timeout)
+    broker = Broker(rep_dir, args.inflight).start()
+    gateway = pub = None
+    try:
+        cid = f"e2egw{random.randrange(1 << 30)}"
+        gateway, target, _ = start_gateway(tools, args, rep_dir, broker, 0, cid, True)
+        if not wait_for(lambda: find_log_line(gateway.stderr(), "MQTT subscribed") or not gateway.running(), 15):
+            res["error"] = "gateway not subscribed: " + tail(gateway.stderr())
+            return res
+        if not gateway.running():
+            res["error"] = f"gateway exited rc {gateway.status}: " + tail(gateway.stderr())
+            return res
+        time.sleep(0.05)  # SUBACK has been logged; let the broker finish inserting the subscription
+        watch = GrowthWatch(target, gateway, args.poll_ms / 1000)
+        cpu_g0, cpu_b0 = gateway.cpu_seconds(), broker.cpu_seconds()
+        t0_wall = time.time()
+        pub = Proc(mqpub_argv(tools, broker.port, n, args.payload, 0, args.inflight),
+                   os.path.join(rep_dir, "pub.out"), os.path.join(rep_dir, "pub.err"), env)
+        problem = watch.run_until_settled(args.settle, time.monotonic() + args.run_timeout,
+                                          ready=lambda: not pub.running())
+        cpu_b1 = broker.cpu_seconds()
+        if problem:
+            res["error"] = problem + ": " + tail(gateway.stderr())
+        if pub.wait(5) and pub.status != 0:
+            res.setdefault("error", f"mqpub rc {pub.status}: " + tail(pub.stderr()))
+        if watch.last_growth is not None:
+            wall = watch.last_growth - t0_wall
+            res.update(
+                wall_s=wall,
+                msgs_per_s=n / wall if wall > 0 else None,
+                first_write_after_s=watch.first_growth - t0_wall,
+                output_bytes=watch.size,
+                pub_msgs_per_s=float(kv(pub.stdout()).get("msgs_per_s", "nan")),
+                broker_cpu_s=(cpu_b1 - cpu_b0) if None not in (cpu_b0, cpu_b1) else None,
+            )
+            if None not in (watch.cpu_at_last_growth, cpu_g0):
+                res["cpu_s"] = watch.cpu_at_last_growth - cpu_g0
+                res["cpu_pct"] = 100 * res["cpu_s"] / wall if wall > 0 else None
+        finish_gateway(tools, args, res, gateway, target, n)
+        return res
+    finally:
+        for p in (pub, gateway):
+            if p:
+                p.stop(2)
+        broker.stop()
+
+
+def run_drain_gateway(tools, args, n, rep_dir):
+    res = result_base("drain", "rivven-mqtt", 1, args, n)
+    res["sink"] = args.sink
+    env = tool_env(args.run_timeout)
+    broker = Broker(rep_dir, args.inflight).start()
+    persist = pub = gateway = check = None
+    try:
+        cid = f"e2egwdrain{random.randrange(1 << 30)}"
+        # The gateway's session, created offline with the same client id, filter and QoS it will use.
+        persist = Proc(mqsub_argv(tools, broker.port, n, 1, cid, "persist"), os.path.join(rep_dir, "persist.out"),
+                       os.path.join(rep_dir, "persist.err"), env)
+        if not persist.wait(15) or persist.status != 0:
+            res["error"] = "persistent session not created: " + tail(persist.stderr())
+            return res
+        pub = Proc(mqpub_argv(tools, broker.port, n, args.payload, 1, args.inflight),
+                   os.path.join(rep_dir, "pub.out"), os.path.join(rep_dir, "pub.err"), env)
+        if not pub.wait(args.run_timeout + 5) or pub.status != 0:
+            res["error"] = "publishing the backlog failed: " + tail(pub.stderr())
+            return res
+        res["pub_msgs_per_s"] = float(kv(pub.stdout()).get("msgs_per_s", "nan"))
+        time.sleep(0.1)
+        cpu_b0 = broker.cpu_seconds()
+        gateway, target, _ = start_gateway(tools, args, rep_dir, broker, 1, cid, False)
+        watch = GrowthWatch(target, gateway, args.poll_ms / 1000)
+        problem = watch.run_until_settled(args.settle, time.monotonic() + args.run_timeout)
+        cpu_b1 = broker.cpu_seconds()
+        if problem:
+            res["error"] = problem + ": " + tail(gateway.stderr())
+        connected = find_log_line(gateway.stderr(), "MQTT connected")
+        t_conn = rfc3339_to_epoch(connected["ts"]) if connected and "ts" in connected else None
+        if connected and connected.get("mqtt.session_present") not in ("true", True):
+            res.setdefault("error", "the broker had no session for the gateway (session_present false)")
+        if t_conn is None:
+            res.setdefault("error", "no 'MQTT connected' line with a timestamp: " + tail(gateway.stderr()))
+        elif watch.last_growth is not None:
+            wall = watch.last_growth - t_conn
+            res.update(
+                wall_s=wall,
+                msgs_per_s=n / wall if wall > 0 else None,
+                first_write_after_s=watch.first_growth - t_conn,
+                output_bytes=watch.size,
+                broker_cpu_s=(cpu_b1 - cpu_b0) if None not in (cpu_b0, cpu_b1) else None,
+            )
+            if watch.cpu_at_last_growth is not None:
+                res["cpu_s"] = watch.cpu_at_last_growth
+                res["cpu_pct"] = 100 * watch.cpu_at_last_growth / wall if wall > 0 else None
+        finish_gateway(tools, args, res, gateway, target, n)
+        if args.verify_acks and "error" not in res:
+            # Everything PUBACKed: the session must hold nothing to redeliver. mqsub drain waits for 1 message.
+            check = Proc(mqsub_argv(tools, broker.port, 1, 1, cid, "drain"), os.path.join(rep_dir, "check.out"),
+                         os.path.join(rep_dir, "check.err"), tool_env(args.verify_acks))
+            check.wait(args.verify_acks + 10)
+            redelivered = check.status == 0 and kv(check.stdout()).get("n") == "1"
+            res["unacked_redelivered"] = redelivered
+            if redelivered:
+                res["error"] = "the broker redelivered a message after the gateway stopped (not PUBACKed)"
+        return res
+    finally:
+        for p in (persist, pub, gateway, check):
+            if p:
+                p.stop(2)
+        broker.stop()
+
+
+RUNNERS = {
+    ("live", "mqsub"): run_live_baseline,
+    ("live", "rivven-mqtt"): run_live_gateway,
+    ("drain", "mqsub"): run_drain_baseline,
+    ("drain", "rivven-mqtt"): run_drain_gateway,
+}
+
+
+# --- summary -----------------------------------------------------------------------------------------------------
+
+
+def median_of(results, key):
+    values = [r[key] for r in results if r.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+def summarize(results, scenarios, sizes):
+    rows = []
+    for scenario in scenarios:
+        row = {"scenario": scenario, "n": sizes[scenario], "payload": None, "qos": None}
+        for subject, prefix in (("mqsub", "baseline"), ("rivven-mqtt", "gateway")):
+            runs = [r for r in results if r["scenario"] == scenario and r["subject"] == subject]
+            good = [r for r in runs if "error" not in r]
+            if runs:
+                row["payload"], row["qos"] = runs[0]["payload"], runs[0]["qos"]
+            row[f"{prefix}_runs"] = f"{len(good)}/{len(runs)}"
+            row[f"{prefix}_msgs_per_s"] = median_of(good, "msgs_per_s")
+            rates = sorted(r["msgs_per_s"] for r in good if r.get("msgs_per_s"))
+            row[f"{prefix}_range"] = [rates[0], rates[-1]] if rates else None
+            # loss over every run that produced a count, so a failed run still shows what it lost
+            losses = [r["loss"] for r in runs if r.get("loss") is not None]
+            row[f"{prefix}_loss_max"] = max(losses) if losses else None
+            row[f"{prefix}_errors"] = [r["error"] for r in runs if "error" in r]
+            if prefix == "gateway":
+                row["gateway_cpu_s"] = median_of(good, "cpu_s")
+                row["gateway_cpu_pct"] = median_of(good, "cpu_pct")
+                row["gateway_peak_rss_kib"] = max((r["peak_rss_kib"] for r in runs if r.get("peak_rss_kib")),
+                                                  default=None)
+                row["gateway_sink"] = runs[0].get("sink") if runs else None
+        b, g = row["baseline_msgs_per_s"], row["gateway_msgs_per_s"]
+        row["ratio"] = g / b if b and g else None
+        rows.append(row)
+    return rows
+
+
+def fmt_rate(x):
+    return "-" if x is None else f"{x:,.0f}"
+
+
+def fmt_loss(row, prefix):
+    v = row[f"{prefix}_loss_max"]
+    return "-" if v is None else str(v)
+
+
+def table(rows):
+    head = ("| scenario | QoS | payload B | N | baseline msgs/s (mqsub) | rivven-mqtt msgs/s | ratio | "
+            "loss base/gw | gw CPU user+sys s (% core) | gw peak RSS MiB | sink | runs ok base; gw |")
+    lines = [head, "|" + "---|" * 12]
+    for r in rows:
+        cpu = "-" if r["gateway_cpu_s"] is None else f"{r['gateway_cpu_s']:.2f} ({r['gateway_cpu_pct']:.0f}%)"
+        rss = "-" if r["gateway_peak_rss_kib"] is None else f"{r['gateway_peak_rss_kib'] / 1024:.1f}"
+        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        lines.append(
+            f"| {r['scenario']} | {r['qos']} | {r['payload']} | {r['n']} | {fmt_rate(r['baseline_msgs_per_s'])} | "
+            f"{fmt_rate(r['gateway_msgs_per_s'])} | {ratio} | {fmt_loss(r, 'baseline')}/{fmt_loss(r, 'gateway')} | "
+            f"{cpu} | {rss} | {r['gateway_sink'] or '-'} | {r['baseline_runs']}; {r['gateway_runs']} |")
+    return "\n".join(lines)
+
+
+# --- main --------------------------------------------------------------------------------------------------------
+
+
+class Tools:
+    def __init__(self, args):
+        self.mqpub, self.mqsub, self.rivven = args.mqpub, args.mqsub, args.rivven
+
+
+def detect_sink(rivven):
+    """'log' when the binary has `log stat` (its `run` then writes the local log by default), else 'output'."""
+    try:
+        done = subprocess.run([rivven, "log", "stat", "--help"], capture_output=True, timeout=20,
+                              stdin=subprocess.DEVNULL)
+        return "log" if done.returncode == 0 else "output"
+    except (OSError, subprocess.TimeoutExpired):
+        return "output"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mqpub", required=True)
+    ap.add_argument("--mqsub", required=True)
+    ap.add_argument("--rivven", required=True, help="the rivven-mqtt binary")
+    ap.add_argument("--messages", type=int, default=0,
+                    help="N for every scenario (default: 200000 live, 50000 drain)")
+    ap.add_argument("--drain-messages", type=int, default=0, help="N for the drain scenario only")
+    ap.add_argument("--payload", type=int, default=256, help="payload bytes (default 256)")
+    ap.add_argument("--runs", type=int, default=1, help="runs per scenario and subject; the median is reported")
+    ap.add_argument("--scenarios", default="live,drain")
+    ap.add_argument("--subjects", default="mqsub,rivven-mqtt", help="mqsub (baseline), rivven-mqtt, or both")
+    ap.add_argument("--sink", choices=["auto", "log", "output"], default="auto",
+                    help="log: rivven-mqtt run writes the local log (log.fsync: batch); output: run --output FILE "
+                         "(JSON lines, no fsync); auto: log when the binary has `log stat`")
+    ap.add_argument("--inflight", type=int, default=1000,
+                    help="broker max_inflight_messages, mqpub window and the gateway's max_inflight (default 1000)")
+    ap.add_argument("--run-timeout", type=float, default=90, help="seconds per run (default 90)")
+    ap.add_argument("--settle", type=float, default=1.0,
+                    help="seconds the gateway's output must stay still before it counts as finished (default 1)")
+    ap.add_argument("--poll-ms", type=float, default=2.0, help="output size poll interval (default 2 ms)")
+    ap.add_argument("--stop-grace", type=float, default=20, help="seconds between SIGTERM and SIGKILL")
+    ap.add_argument("--verify-acks", type=float, default=1.0,
+                    help="drain: seconds to wait for a redelivery after the gateway stopped (0 = skip)")
+    ap.add_argument("--tmp", default=None, help="parent of the temp dirs (default: the system temp dir)")
+    ap.add_argument("--json", default="", help="write the table's data and every run here")
+    args = ap.parse_args()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    atexit.register(cleanup)
+
+    if args.sink == "auto":
+        args.sink = detect_sink(args.rivven)
+    tools = Tools(args)
+    scenarios = [s for s in args.scenarios.split(",") if s]
+    subjects = [s for s in args.subjects.split(",") if s]
+    for s in scenarios:
+        if s not in ("live", "drain"):
+            ap.error(f"unknown scenario {s}")
+    sizes = {
+        "live": args.messages or 200_000,
+        "drain": args.drain_messages or args.messages or 50_000,
+    }
+    t_start = time.monotonic()
+    load_at_start = open("/proc/loadavg").read().strip()
+    results = []
+    for rep in range(args.runs):
+        for scenario in scenarios:
+            for subject in subjects:
+                rep_dir = make_temp_dir(args.tmp)
+                t = time.monotonic()
+                try:
+                    r = RUNNERS[(scenario, subject)](tools, args, sizes[scenario], rep_dir)
+                except Exception as e:  # noqa: BLE001 - record the failure and go on
+                    r = result_base(scenario, subject, 0 if scenario == "live" else 1, args, sizes[scenario])
+                    r["error"] = repr(e)
+                finally:
+                    remove_temp_dir(rep_dir)
+                r["rep"] = rep
+                results.append(r)
+                status = r.get("error") or f"{r['msgs_per_s']:,.0f} msgs/s"
+                extra = f", sink {r['sink']}" if "sink" in r else ""
+                print(f"[{time.monotonic() - t_start:6.1f}s] run {rep + 1}/{args.runs} {scenario:5} {subject:11} "
+                      f"n={sizes[scenario]}: {status} (loss {r.get('loss')}{extra}; {time.monotonic() - t:.1f}s)",
+                      file=sys.stderr, flush=True)
+    rows = summarize(results, scenarios, sizes)
+    print(table(rows))
+    for row in rows:
+        for prefix in ("baseline", "gateway"):
+            for e in row[f"{prefix}_errors"]:
+                print(f"  {row['scenario']} {prefix}: {tail(e, 300)}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({
+                "command": os.environ.get("E2E_COMMAND") or " ".join(sys.argv),
+                "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "load_average_at_start": load_at_start,
+                "nproc": os.cpu_count(),
+                "method": __doc__,
+                "broker_conf": BROKER_CONF.format(port="<free port>", inflight=args.inflight),
+                "options": {k: v for k, v in vars(args).items() if k not in ("json",)},
+                "summary": rows,
+                "runs": results,
+                "elapsed_s": time.monotonic() - t_start,
+            }, f, indent=1)
+    failed = any(r.get("error") for r in results)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
