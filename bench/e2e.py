@@ -346,16 +346,21 @@ class GrowthWatch:
             self.last_change_mono = now_mono
             self.cpu_at_last_growth = self.gateway.cpu_seconds()
 
-    def run_until_settled(self, settle_s, deadline_mono, ready=lambda: True):
-        """Polls until the size has been still for `settle_s` and `ready()` holds, the gateway exits, or the
-        deadline passes. Returns None or an error string."""
+    def run_until_settled(self, settle_s, deadline_mono, ready=lambda: True, idle_limit_s=15.0):
+        """Polls until the size has been still for `settle_s` and `ready()` holds, the gateway exits, nothing at
+        all was written `idle_limit_s` after `ready()`, or the deadline passes. Returns None or an error string."""
+        ready_since = None
         while True:
             self.poll()
             now = time.monotonic()
             if not self.gateway.running():
                 return f"gateway exited early (rc {self.gateway.status})"
-            if self.last_growth is not None and ready() and now - self.last_change_mono >= settle_s:
+            if ready_since is None and ready():
+                ready_since = now
+            if self.last_growth is not None and ready_since is not None and now - self.last_change_mono >= settle_s:
                 return None
+            if self.last_growth is None and ready_since is not None and now - ready_since > idle_limit_s:
+                return f"nothing written to {self.path} within {idle_limit_s:.0f} s"
             if now > deadline_mono:
                 return "timeout"
             time.sleep(self.poll_s)
@@ -761,7 +766,9 @@ def detect_sink(rivven):
     try:
         done = subprocess.run([rivven, "log", "stat", "--help"], capture_output=True, timeout=20,
                               stdin=subprocess.DEVNULL)
-        return "log" if done.returncode == 0 else "output"
+        # Without a `log` command, ArgumentParser hands "log stat --help" to the default `run` command, which prints
+        # the root help and exits 0; so look for the subcommand's own usage line.
+        return "log" if done.returncode == 0 and b"log stat" in done.stdout else "output"
     except (OSError, subprocess.TimeoutExpired):
         return "output"
 
