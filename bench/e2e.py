@@ -213,6 +213,39 @@ def kv(text):
     return dict(re.findall(r"(\w+)=(\S+)", text))
 
 
+def box_snapshot():
+    """(monotonic time, process jiffies (user+nice+system), irq+softirq jiffies, all jiffies) over all CPUs."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (v + [0] * 8)[:8]
+    return (time.monotonic(), user + nice + system, irq + softirq,
+            user + nice + system + idle + iowait + irq + softirq + steal)
+
+
+def box_load(before, after, own_cpu_s):
+    """Whole-box CPU between two snapshots in % of ONE core (2 cores = 200%): `box_busy_pct` (process time plus
+    interrupts; loopback TCP is largely softirq) and `other_pct` (process time not spent by the processes of this
+    run: other tenants of the box)."""
+    if before is None or after is None or own_cpu_s is None:
+        return {}
+    ncpu = os.cpu_count() or 1
+    total = max(1, after[3] - before[3])
+    window = max(1e-9, after[0] - before[0])
+    process_pct = 100.0 * ncpu * (after[1] - before[1]) / total
+    return {
+        "box_busy_pct": process_pct + 100.0 * ncpu * (after[2] - before[2]) / total,
+        "other_pct": max(0.0, process_pct - 100.0 * own_cpu_s / window),
+    }
+
+
+def delta(a, b):
+    return (b - a) if a is not None and b is not None else None
+
+
+def total(*values):
+    return None if any(v is None for v in values) else sum(values)
+
+
 # --- broker ------------------------------------------------------------------------------------------------------
 
 
@@ -327,13 +360,15 @@ class GrowthWatch:
     """Polls the size of the gateway's output; remembers the first and the last growth (wall clock) and the
     gateway's CPU time at the last growth."""
 
-    def __init__(self, path, gateway, poll_s):
-        self.path, self.gateway, self.poll_s = path, gateway, poll_s
+    def __init__(self, path, gateway, broker, poll_s):
+        self.path, self.gateway, self.broker, self.poll_s = path, gateway, broker, poll_s
         self.size = output_size(path)
         self.first_growth = None
         self.last_growth = None
         self.last_change_mono = time.monotonic()
         self.cpu_at_last_growth = None
+        self.broker_cpu_at_last_growth = None
+        self.box_at_last_growth = None
 
     def poll(self):
         size = output_size(self.path)
@@ -345,6 +380,8 @@ class GrowthWatch:
             self.last_growth = now_wall
             self.last_change_mono = now_mono
             self.cpu_at_last_growth = self.gateway.cpu_seconds()
+            self.broker_cpu_at_last_growth = self.broker.cpu_seconds()
+            self.box_at_last_growth = box_snapshot()
 
     def run_until_settled(self, settle_s, deadline_mono, ready=lambda: True, idle_limit_s=15.0):
         """Polls until the size has been still for `settle_s` and `ready()` holds, the gateway exits, nothing at
@@ -450,12 +487,12 @@ def run_live_baseline(tools, args, n, rep_dir):
         if not sub.running():
             res["error"] = f"mqsub exited rc {sub.status}: " + tail(sub.stderr())
             return res
-        cpu_b0 = broker.cpu_seconds()
+        cpu_b0, box0 = broker.cpu_seconds(), box_snapshot()
         t0 = time.monotonic()
         pub = Proc(mqpub_argv(tools, broker.port, n, args.payload, 0, args.inflight),
                    os.path.join(rep_dir, "pub.out"), os.path.join(rep_dir, "pub.err"), env)
         finished = sub.wait(args.run_timeout + 5) and pub.wait(args.run_timeout + 5)
-        cpu_b1 = broker.cpu_seconds()
+        cpu_b1, box1 = broker.cpu_seconds(), box_snapshot()
         sk = kv(sub.stdout())
         received = int(sk["n"]) if "n" in sk else None
         if received is None:
@@ -477,7 +514,8 @@ def run_live_baseline(tools, args, n, rep_dir):
             pub_msgs_per_s=float(kv(pub.stdout()).get("msgs_per_s", "nan")),
             cpu_s=sub.rusage_cpu,
             cpu_pct=100 * sub.rusage_cpu / wall,
-            broker_cpu_s=(cpu_b1 - cpu_b0) if None not in (cpu_b0, cpu_b1) else None,
+            broker_cpu_s=delta(cpu_b0, cpu_b1),
+            **box_load(box0, box1, total(delta(cpu_b0, cpu_b1), sub.rusage_cpu, pub.rusage_cpu)),
         )
         return res
     finally:
@@ -505,11 +543,11 @@ def run_drain_baseline(tools, args, n, rep_dir):
             res["error"] = "publishing the backlog failed: " + tail(pub.stderr())
             return res
         time.sleep(0.1)
-        cpu_b0 = broker.cpu_seconds()
+        cpu_b0, box0 = broker.cpu_seconds(), box_snapshot()
         sub = Proc(mqsub_argv(tools, broker.port, n, 1, cid, "drain"), os.path.join(rep_dir, "sub.out"),
                    os.path.join(rep_dir, "sub.err"), env)
         finished = sub.wait(args.run_timeout + 5)
-        cpu_b1 = broker.cpu_seconds()
+        cpu_b1, box1 = broker.cpu_seconds(), box_snapshot()
         sk = kv(sub.stdout())
         received = int(sk["n"]) if "n" in sk else None
         if received is None:
@@ -528,7 +566,8 @@ def run_drain_baseline(tools, args, n, rep_dir):
             pub_msgs_per_s=float(kv(pub.stdout()).get("msgs_per_s", "nan")),
             cpu_s=sub.rusage_cpu,
             cpu_pct=100 * sub.rusage_cpu / window if window > 0 else None,
-            broker_cpu_s=(cpu_b1 - cpu_b0) if None not in (cpu_b0, cpu_b1) else None,
+            broker_cpu_s=delta(cpu_b0, cpu_b1),
+            **box_load(box0, box1, total(delta(cpu_b0, cpu_b1), sub.rusage_cpu)),
         )
         return res
     finally:
@@ -586,14 +625,13 @@ def run_live_gateway(tools, args, n, rep_dir):
             res["error"] = f"gateway exited rc {gateway.status}: " + tail(gateway.stderr())
             return res
         time.sleep(0.05)  # SUBACK has been logged; let the broker finish inserting the subscription
-        watch = GrowthWatch(target, gateway, args.poll_ms / 1000)
-        cpu_g0, cpu_b0 = gateway.cpu_seconds(), broker.cpu_seconds()
+        watch = GrowthWatch(target, gateway, broker, args.poll_ms / 1000)
+        cpu_g0, cpu_b0, box0 = gateway.cpu_seconds(), broker.cpu_seconds(), box_snapshot()
         t0_wall = time.time()
         pub = Proc(mqpub_argv(tools, broker.port, n, args.payload, 0, args.inflight),
                    os.path.join(rep_dir, "pub.out"), os.path.join(rep_dir, "pub.err"), env)
         problem = watch.run_until_settled(args.settle, time.monotonic() + args.run_timeout,
                                           ready=lambda: not pub.running())
-        cpu_b1 = broker.cpu_seconds()
         if problem:
             res["error"] = problem + ": " + tail(gateway.stderr())
         if pub.wait(5) and pub.status != 0:
@@ -606,11 +644,14 @@ def run_live_gateway(tools, args, n, rep_dir):
                 first_write_after_s=watch.first_growth - t0_wall,
                 output_bytes=watch.size,
                 pub_msgs_per_s=float(kv(pub.stdout()).get("msgs_per_s", "nan")),
-                broker_cpu_s=(cpu_b1 - cpu_b0) if None not in (cpu_b0, cpu_b1) else None,
+                broker_cpu_s=delta(cpu_b0, watch.broker_cpu_at_last_growth),
             )
-            if None not in (watch.cpu_at_last_growth, cpu_g0):
-                res["cpu_s"] = watch.cpu_at_last_growth - cpu_g0
-                res["cpu_pct"] = 100 * res["cpu_s"] / wall if wall > 0 else None
+            res["cpu_s"] = delta(cpu_g0, watch.cpu_at_last_growth)
+            if res["cpu_s"] is not None and wall > 0:
+                res["cpu_pct"] = 100 * res["cpu_s"] / wall
+            pub.wait(5)
+            res.update(box_load(box0, watch.box_at_last_growth,
+                                total(res["cpu_s"], res["broker_cpu_s"], pub.rusage_cpu)))
         finish_gateway(tools, args, res, gateway, target, n)
         return res
     finally:
@@ -641,11 +682,10 @@ def run_drain_gateway(tools, args, n, rep_dir):
             return res
         res["pub_msgs_per_s"] = float(kv(pub.stdout()).get("msgs_per_s", "nan"))
         time.sleep(0.1)
-        cpu_b0 = broker.cpu_seconds()
+        cpu_b0, box0 = broker.cpu_seconds(), box_snapshot()
         gateway, target, _ = start_gateway(tools, args, rep_dir, broker, 1, cid, False)
-        watch = GrowthWatch(target, gateway, args.poll_ms / 1000)
+        watch = GrowthWatch(target, gateway, broker, args.poll_ms / 1000)
         problem = watch.run_until_settled(args.settle, time.monotonic() + args.run_timeout)
-        cpu_b1 = broker.cpu_seconds()
         if problem:
             res["error"] = problem + ": " + tail(gateway.stderr())
         connected = find_log_line(gateway.stderr(), "MQTT connected")
@@ -661,11 +701,12 @@ def run_drain_gateway(tools, args, n, rep_dir):
                 msgs_per_s=n / wall if wall > 0 else None,
                 first_write_after_s=watch.first_growth - t_conn,
                 output_bytes=watch.size,
-                broker_cpu_s=(cpu_b1 - cpu_b0) if None not in (cpu_b0, cpu_b1) else None,
+                broker_cpu_s=delta(cpu_b0, watch.broker_cpu_at_last_growth),
             )
-            if watch.cpu_at_last_growth is not None:
-                res["cpu_s"] = watch.cpu_at_last_growth
-                res["cpu_pct"] = 100 * watch.cpu_at_last_growth / wall if wall > 0 else None
+            res["cpu_s"] = watch.cpu_at_last_growth
+            if res["cpu_s"] is not None and wall > 0:
+                res["cpu_pct"] = 100 * res["cpu_s"] / wall
+            res.update(box_load(box0, watch.box_at_last_growth, total(res["cpu_s"], res["broker_cpu_s"])))
         finish_gateway(tools, args, res, gateway, target, n)
         if args.verify_acks and "error" not in res:
             # Everything PUBACKed: the session must hold nothing to redeliver. mqsub drain waits for 1 message.
@@ -717,6 +758,8 @@ def summarize(results, scenarios, sizes):
             losses = [r["loss"] for r in runs if r.get("loss") is not None]
             row[f"{prefix}_loss_max"] = max(losses) if losses else None
             row[f"{prefix}_errors"] = [r["error"] for r in runs if "error" in r]
+            row[f"{prefix}_other_pct"] = median_of(good, "other_pct")
+            row[f"{prefix}_box_busy_pct"] = median_of(good, "box_busy_pct")
             if prefix == "gateway":
                 row["gateway_cpu_s"] = median_of(good, "cpu_s")
                 row["gateway_cpu_pct"] = median_of(good, "cpu_pct")
@@ -733,6 +776,10 @@ def fmt_rate(x):
     return "-" if x is None else f"{x:,.0f}"
 
 
+def fmt_pct(x):
+    return "-" if x is None else f"{x:.0f}"
+
+
 def fmt_loss(row, prefix):
     v = row[f"{prefix}_loss_max"]
     return "-" if v is None else str(v)
@@ -740,8 +787,8 @@ def fmt_loss(row, prefix):
 
 def table(rows):
     head = ("| scenario | QoS | payload B | N | baseline msgs/s (mqsub) | rivven-mqtt msgs/s | ratio | "
-            "loss base/gw | gw CPU user+sys s (% core) | gw peak RSS MiB | sink | runs ok base; gw |")
-    lines = [head, "|" + "---|" * 12]
+            "loss base/gw | gw CPU user+sys s (% core) | gw peak RSS MiB | sink | other% base/gw | runs ok base; gw |")
+    lines = [head, "|" + "---|" * 13]
     for r in rows:
         cpu = "-" if r["gateway_cpu_s"] is None else f"{r['gateway_cpu_s']:.2f} ({r['gateway_cpu_pct']:.0f}%)"
         rss = "-" if r["gateway_peak_rss_kib"] is None else f"{r['gateway_peak_rss_kib'] / 1024:.1f}"
@@ -749,7 +796,8 @@ def table(rows):
         lines.append(
             f"| {r['scenario']} | {r['qos']} | {r['payload']} | {r['n']} | {fmt_rate(r['baseline_msgs_per_s'])} | "
             f"{fmt_rate(r['gateway_msgs_per_s'])} | {ratio} | {fmt_loss(r, 'baseline')}/{fmt_loss(r, 'gateway')} | "
-            f"{cpu} | {rss} | {r['gateway_sink'] or '-'} | {r['baseline_runs']}; {r['gateway_runs']} |")
+            f"{cpu} | {rss} | {r['gateway_sink'] or '-'} | {fmt_pct(r['baseline_other_pct'])}/{fmt_pct(r['gateway_other_pct'])} | "
+            f"{r['baseline_runs']}; {r['gateway_runs']} |")
     return "\n".join(lines)
 
 
