@@ -25,4 +25,12 @@ public protocol MQTTMessageHandler: AnyObject {
     /// Makes what was handled so far durable if it can without blocking for long, and returns whether everything
     /// handled so far is durable.
     func commit() -> Bool
+    /// Whether the driver may read the next packet. `false` is backpressure: the socket is not read (the broker's
+    /// in-flight window and TCP push back) until the handler has room again.
+    var canAcceptMore: Bool { get }
+}
+
+extension MQTTMessageHandler {
+    /// Handlers without a bounded buffer always accept more.
+    public var canAcceptMore: Bool { true }
 }

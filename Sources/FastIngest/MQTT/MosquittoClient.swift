@@ -268,16 +268,19 @@ package final class MosquittoClient {
     package func loopMisc() -> MosquittoResult { MosquittoResult(mosquitto_loop_misc(handle)) }
 
     /// One turn of the driver loop: waits up to `timeoutMilliseconds` for the socket (and `wakeFD`, if any), reads
-    /// what arrived (callbacks run inside), writes queued packets only when `allowWrite`, and keeps the connection
+    /// what arrived when `allowRead` (callbacks run inside), writes queued packets only when `allowWrite`, and keeps the connection
     /// alive. A failure has already closed the socket and called `mosquittoDidDisconnect`. Returns whether
     /// `wakeFD` was readable. Allocates nothing.
     @discardableResult
-    package func service(allowWrite: Bool, timeoutMilliseconds: Int32, wakeFD: Int32 = -1) -> Bool {
+    package func service(allowRead: Bool = true, allowWrite: Bool, timeoutMilliseconds: Int32, wakeFD: Int32 = -1)
+        -> Bool
+    {
         let socket = self.socket
         guard socket >= 0 else { return false }
         let writeEvents = allowWrite && wantsWrite ? Int16(POLLOUT) : 0
+        let readEvents = allowRead ? Int16(POLLIN) : 0
         var fds = (
-            pollfd(fd: socket, events: Int16(POLLIN) | writeEvents, revents: 0),
+            pollfd(fd: socket, events: readEvents | writeEvents, revents: 0),
             pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)
         )
         let ready = withUnsafeMutablePointer(to: &fds) { pointer in
@@ -287,6 +290,7 @@ package final class MosquittoClient {
             _ = loopMisc()
             return false
         }
+        // POLLERR/POLLHUP arrive even when not asked for; reading then surfaces the error and closes the socket.
         if fds.0.revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 {
             guard loopRead().isSuccess else { return fds.1.revents != 0 }
         }

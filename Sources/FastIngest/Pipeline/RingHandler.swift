@@ -1,0 +1,101 @@
+import Glibc
+import Synchronization
+
+/// The MQTT thread's side of the hot path: copies each message into its connection's ring (no allocation, no
+/// lock), applies `buffer.when_full`, and reports acknowledgements releasable only once the writer made every
+/// message handed over so far durable.
+final class RingHandler: MQTTMessageHandler {
+    let ring: MessageRing
+    private let policy: WhenFull
+    private let counters: IngestCounters
+    private let writer: WriterSignal
+    /// Room kept free before reading the next packet (the largest message expected), so a callback never waits.
+    private let headroom: Int
+    /// Stop reading when this many QoS ≥ 1 messages wait for their acknowledgements: commit first.
+    private let commitCount: Int
+    private var unacknowledged = 0
+    private let onDrop: (_ reason: String, _ total: UInt64) -> Void
+    private let oversize: OversizeReporter
+
+    init(
+        ring: MessageRing,
+        policy: WhenFull,
+        maxPayloadBytes: Int,
+        commitCount: Int,
+        counters: IngestCounters,
+        writer: WriterSignal,
+        onOversize: @escaping (_ topic: String, _ size: Int, _ total: UInt64) -> Void,
+        onDrop: @escaping (_ reason: String, _ total: UInt64) -> Void
+    ) {
+        self.ring = ring
+        self.policy = policy
+        self.counters = counters
+        self.writer = writer
+        self.headroom = min(ring.arenaCapacity, maxPayloadBytes + 1024)
+        self.commitCount = max(1, commitCount)
+        self.onDrop = onDrop
+        self.oversize = OversizeReporter(maxPayloadBytes: maxPayloadBytes, counters: counters, report: onOversize)
+    }
+
+    var canAcceptMore: Bool {
+        if unacknowledged >= commitCount { return false }
+        // With a drop policy the socket keeps being read and QoS 0 overflow is dropped instead.
+        return policy != .block || ring.hasRoom(forBytes: headroom)
+    }
+
+    func handle(_ message: MQTTInboundMessage) {
+        oversize.check(topic: message.topic, size: message.payload.count)
+        let now = WallClockTime.now().nanosecondsSinceEpoch
+        var droppedOldest = 0
+        while true {
+            let result = ring.push(
+                topic: message.topic,
+                payload: message.payload,
+                qos: message.qos,
+                retain: message.retain,
+                packetID: UInt16(truncatingIfNeeded: message.packetID),
+                receivedAt: now,
+                dropPolicy: policy,
+                droppedOldest: &droppedOldest
+            )
+            if droppedOldest > 0 {
+                report(dropped: UInt64(droppedOldest), reason: "buffer full (drop_oldest)")
+                droppedOldest = 0
+            }
+            switch result {
+            case .queued:
+                if message.qos > 0 { unacknowledged += 1 }
+                writer.notify()
+                return
+            case .dropped:
+                report(dropped: 1, reason: "buffer full (\(policy.rawValue))")
+                return
+            case .tooLarge:
+                let total = counters.droppedTooLarge.wrappingAdd(1, ordering: .relaxed).newValue
+                onDrop("message of \(message.payload.count) bytes is larger than buffer.capacity_bytes", total)
+                return
+            case .full:
+                // Only when a message is larger than the headroom kept, or a QoS ≥ 1 message meets a full ring under
+                // a drop policy: wait for the writer (bounded by its progress), never drop it.
+                IngestCounters.bump(counters.ringFullWaits)
+                writer.notify()
+                var pause = timespec(tv_sec: 0, tv_nsec: 50_000)
+                nanosleep(&pause, nil)
+            }
+        }
+    }
+
+    private func report(dropped: UInt64, reason: String) {
+        let total = counters.droppedRingFull.wrappingAdd(dropped, ordering: .relaxed).newValue
+        // Counted always; logged at the first drop and whenever the total passes a power of two (no flooding).
+        if (total - dropped).leadingZeroBitCount != total.leadingZeroBitCount {
+            onDrop(reason, total)
+        }
+    }
+
+    func commit() -> Bool {
+        let durable = ring.durable.load(ordering: .acquiring) >= ring.publishedCount
+        if durable { unacknowledged = 0 }
+        return durable
+    }
+}
