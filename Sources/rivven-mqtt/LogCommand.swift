@@ -57,7 +57,6 @@ struct LogCommand: ParsableCommand {
             do {
                 while let record = try reader.next() {
                     record.appendJSONLine(into: &out)
-                    out.append(UInt8(ascii: "\n"))
                     if out.count >= 1 << 20 { flush(&out) }
                 }
             } catch {
@@ -98,7 +97,7 @@ struct LogCommand: ParsableCommand {
             let dir = try location.directory()
             let statistics: LogStatistics
             do {
-                statistics = try LogStatistics.read(directory: dir)
+                statistics = try LogStatistics.read(dir: dir)
             } catch {
                 throw CommandFailure(message: "error: cannot read the log in \(dir): \(error)", exitCode: 1)
             }

@@ -98,7 +98,7 @@ struct LogTests {
                 gateway.process.signal(SIGKILL)
                 #expect(await gateway.process.waitForExit() == 128 + SIGKILL)
                 // Same directory (same log), same config: a restart as a supervisor would do it.
-                gateway = try Gateway(reusing: directory)
+                gateway = Gateway(reusing: directory)
                 try await gateway.start()
             }
             try await publisher.value
@@ -135,7 +135,7 @@ struct LogTests {
             let size = try FileManager.default.attributesOfItem(atPath: last)[.size] as! Int
             #expect(truncate(last, off_t(size - 7)) == 0)
 
-            gateway = try Gateway(reusing: directory)
+            gateway = Gateway(reusing: directory)
             try await gateway.start()
             #expect(gateway.process.stderrText.contains("torn tail"))
             try await MQTTTool.publish(to: broker.endpoint(), topic: "torn/x", message: "6", qos: 1)
@@ -166,8 +166,12 @@ struct LogTests {
             let acked = { broker.log.components(separatedBy: "Received PUBACK from gw-hold").count - 1 }
             #expect(await Eventually.wait { acked() == 1 })
 
-            // From now on no write can extend the segment file.
-            _ = try await BinaryProcess.runChecked(prlimit, ["--pid", "\(pid)", "--fsize=1024"])
+            // From now on no write can extend the segment file: the soft file-size limit is its current size.
+            let segment = try #require(
+                try FileManager.default.contentsOfDirectory(atPath: gateway.logDirectory).first { $0.hasSuffix(".log") })
+            let size = try #require(
+                try FileManager.default.attributesOfItem(atPath: gateway.logDirectory + "/" + segment)[.size] as? Int)
+            _ = try await BinaryProcess.runChecked(prlimit, ["--pid", "\(pid)", "--fsize=\(size):unlimited"])
             let publisher = Task {
                 for i in 1...5 {
                     try await MQTTTool.publish(to: broker.endpoint(), topic: "hold/x", message: "\(i)", qos: 1)
@@ -182,7 +186,7 @@ struct LogTests {
             #expect(acked() == 1, "\(broker.log)")
             #expect(await gateway.records().count == 1)
 
-            _ = try await BinaryProcess.runChecked(prlimit, ["--pid", "\(pid)", "--fsize=unlimited"])
+            _ = try await BinaryProcess.runChecked(prlimit, ["--pid", "\(pid)", "--fsize=unlimited:unlimited"])
             let all = await gateway.waitForRecords(6, timeout: .seconds(60))
             #expect(all.count == 6)
             #expect(await Eventually.wait(timeout: .seconds(30)) { acked() == 6 }, "\(broker.log)")

@@ -290,12 +290,14 @@ package final class MosquittoClient {
             _ = loopMisc()
             return false
         }
-        // POLLERR/POLLHUP arrive even when not asked for; reading then surfaces the error and closes the socket.
-        if fds.0.revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 {
-            guard loopRead().isSuccess else { return fds.1.revents != 0 }
-        }
-        if self.socket >= 0 && fds.0.revents & Int16(POLLOUT) != 0 {
+        // Write before read: `allowWrite` was decided for the packets queued before this turn. Reading queues the
+        // PUBACKs of new messages, which must wait for the next turn's durability check.
+        if fds.0.revents & Int16(POLLOUT) != 0 {
             guard loopWrite().isSuccess else { return fds.1.revents != 0 }
+        }
+        // POLLERR/POLLHUP arrive even when not asked for; reading then surfaces the error and closes the socket.
+        if self.socket >= 0 && fds.0.revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 {
+            guard loopRead().isSuccess else { return fds.1.revents != 0 }
         }
         if self.socket >= 0 { _ = loopMisc() }
         return wakeFD >= 0 && fds.1.revents != 0

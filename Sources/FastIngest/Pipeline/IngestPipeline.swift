@@ -162,7 +162,7 @@ public final class IngestPipeline: Sendable {
         writer.start()
         var started: [MQTTConnection] = []
         for (connection, _) in pending {
-            do {
+            do throws(MQTTError) {
                 try connection.start()
             } catch {
                 for c in started { c.stop() }
@@ -187,15 +187,17 @@ public final class IngestPipeline: Sendable {
                     source: source,
                     connectionIndex: index,
                     output: output,
-                    counters: counters
-                ) { errorNumber in
-                    let reason = String(cString: strerror(errorNumber))
-                    sourceLogger.error(
-                        "cannot write to \(output.name): \(reason); holding acknowledgements until it recovers"
-                    )
-                } onOversize: oversizeReport(source, sourceLogger)
+                    counters: counters,
+                    onWriteError: { errorNumber in
+                        let reason = String(cString: strerror(errorNumber))
+                        sourceLogger.error(
+                            "cannot write to \(output.name): \(reason); holding acknowledgements until it recovers"
+                        )
+                    },
+                    onOversize: oversizeReport(source, sourceLogger)
+                )
                 let connection = makeConnection(source, index: index, handler: handler, logger: sourceLogger)
-                do {
+                do throws(MQTTError) {
                     try connection.start()
                 } catch {
                     for c in started { c.stop() }

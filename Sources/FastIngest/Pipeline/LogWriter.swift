@@ -199,20 +199,27 @@ final class LogWriter: @unchecked Sendable {
         }
         var failures = 0
         while true {
-            do {
-                try batch.withUnsafeBytes { bytes throws(LogError) in
+            // The error is returned as a value: a typed-throws closure through `withUnsafeBytes` crashes the 6.3
+            // compiler's IR generation.
+            let failure: LogError? = batch.withUnsafeBytes { bytes in
+                do throws(LogError) {
                     try log.append(batch: bytes, firstOffset: batchFirstOffset, recordCount: accumulator.count, sync: sync)
+                    return nil
+                } catch {
+                    return error
                 }
-                if failures > 0 { onEvent(.writeRecovered) }
-                break
-            } catch {
+            }
+            if let error = failure {
                 // Never drop: report once, wait, retry the same batch at the same offset (e.g. until disk space
                 // returns). The rings fill meanwhile and push back on the brokers.
                 IngestCounters.bump(counters.writeErrors)
                 if failures == 0 { onEvent(.writeFailed("\(error)")) }
                 failures += 1
                 signal.sleep(timeoutMilliseconds: Int32(min(1000, 10 << min(failures, 7))))
+                continue
             }
+            if failures > 0 { onEvent(.writeRecovered) }
+            break
         }
         let count = UInt64(accumulator.count)
         let durableNow = Self.wallMicros()
