@@ -195,6 +195,44 @@ struct LogTests {
         }
     }
 
+    /// Acknowledgements held when the connection drops are lost with it: the broker redelivers those messages after
+    /// the reconnect. Nothing is lost; the second copies are written and counted as duplicates.
+    @Test func redeliveredMessagesAreCountedAsDuplicates() async throws {
+        let prlimit = try #require(BinaryProcess.which("prlimit"), "prlimit (util-linux) is required")
+        try await MosquittoBroker.with(MosquittoBroker.Options(persistence: true)) { broker in
+            let gateway = try Gateway(
+                yaml: Gateway.connectorYAML(
+                    url: broker.url,
+                    topics: ["dup/#"],
+                    extra: ["qos: 1", "clean_session: false", "client_id: gw-dup", "retry_initial_ms: 20"]
+                )
+            )
+            try await gateway.start()
+            let pid = try #require(gateway.process.pid)
+            try await MQTTTool.publish(to: broker.endpoint(), topic: "dup/0", message: "0", qos: 1)
+            #expect(await gateway.waitForRecords(1).count == 1)
+            let segment = try #require(
+                try FileManager.default.contentsOfDirectory(atPath: gateway.logDirectory).first { $0.hasSuffix(".log") })
+            let size = try #require(
+                try FileManager.default.attributesOfItem(atPath: gateway.logDirectory + "/" + segment)[.size] as? Int)
+            _ = try await BinaryProcess.runChecked(prlimit, ["--pid", "\(pid)", "--fsize=\(size):unlimited"])
+            for i in 1...3 {
+                try await MQTTTool.publish(to: broker.endpoint(), topic: "dup/x", message: "\(i)", qos: 1)
+            }
+            #expect(await gateway.process.waitForStderr(containing: "cannot write the local log"))
+            try await broker.restart()
+            #expect(await gateway.process.waitForStderr(containing: "MQTT connection lost"))
+            #expect(await Eventually.wait { gateway.process.stderrText.components(separatedBy: "MQTT connected").count - 1 >= 2 })
+            _ = try await BinaryProcess.runChecked(prlimit, ["--pid", "\(pid)", "--fsize=unlimited:unlimited"])
+            let records = await gateway.waitForRecords(7, timeout: .seconds(60))
+            let payloads = records.compactMap { $0[path: "data", "payload"] as? Int }
+            #expect(Set(payloads) == [0, 1, 2, 3])
+            #expect(payloads.count == 7, "\(payloads)")
+            #expect(await gateway.stop() == 0)
+            #expect(gateway.process.stderrText.contains(#""duplicates_redelivered":3"#), "\(gateway.process.stderrText)")
+        }
+    }
+
     @Test func fallbackWriterIsUsedWhenIOURingIsDisabled() async throws {
         try await MosquittoBroker.with { broker in
             let gateway = try Gateway(yaml: Gateway.connectorYAML(url: broker.url, topics: ["fb/#"], extra: ["qos: 1"]))

@@ -246,12 +246,10 @@ extension MQTTConnection: MosquittoClientDelegate {
         }
         IngestCounters.bump(counters.connections)
         connectedFlag.store(true, ordering: .releasing)
-        if lastLoggedFailure != nil || !everConnected {
-            logger.info(
-                "MQTT connected",
-                metadata: ["mqtt.broker": "\(brokerText)", "mqtt.session_present": "\(sessionPresent)"]
-            )
-        }
+        logger.info(
+            "MQTT connected",
+            metadata: ["mqtt.broker": "\(brokerText)", "mqtt.session_present": "\(sessionPresent)"]
+        )
         everConnected = true
         consecutiveFailures = 0
         lastLoggedFailure = nil
@@ -311,6 +309,7 @@ extension MQTTConnection: MosquittoClientDelegate {
         pendingSubscribeID = nil
         if stopRequested.load(ordering: .acquiring) && code == 0 { return }
         if wasConnected {
+            handler.connectionLost()
             IngestCounters.bump(counters.disconnections)
             let reason = lastErrorLog ?? description
             logger.warning("MQTT connection lost; reconnecting", metadata: ["mqtt.reason": "\(reason)"])

@@ -69,6 +69,7 @@ public final class IngestPipeline: Sendable {
                 "records_written": "\(snapshot.recordsWritten)",
                 "batches": "\(snapshot.batchCount)",
                 "dropped": "\(snapshot.droppedRingFull + snapshot.droppedTooLarge)",
+                "metrics": "\(snapshot.json)",
             ]
         )
         if let message = fatal.withLock({ $0 }) {

@@ -14,6 +14,12 @@ final class RingHandler: MQTTMessageHandler {
     /// Stop reading when this many QoS ≥ 1 messages wait for their acknowledgements: commit first.
     private let commitCount: Int
     private var unacknowledged = 0
+    /// Packet ids of QoS ≥ 1 messages taken but not yet acknowledged (bounded; preallocated).
+    private var heldPacketIDs: [UInt16] = []
+    /// Packet ids whose acknowledgement was lost with the last connection: the broker redelivers them.
+    private var redeliveryExpected: Set<UInt16> = []
+    private var expectedRedeliveries = 0
+    private var seenSinceReconnect = 0
     private let onDrop: (_ reason: String, _ total: UInt64) -> Void
     private let oversize: OversizeReporter
 
@@ -35,7 +41,11 @@ final class RingHandler: MQTTMessageHandler {
         self.commitCount = max(1, commitCount)
         self.onDrop = onDrop
         self.oversize = OversizeReporter(maxPayloadBytes: maxPayloadBytes, counters: counters, report: onOversize)
+        heldPacketIDs.reserveCapacity(Self.heldCapacity)
     }
+
+    /// How many held packet ids are remembered for duplicate counting (beyond it, duplicates go uncounted).
+    private static let heldCapacity = 65_536
 
     var canAcceptMore: Bool {
         if unacknowledged >= commitCount { return false }
@@ -64,7 +74,7 @@ final class RingHandler: MQTTMessageHandler {
             }
             switch result {
             case .queued:
-                if message.qos > 0 { unacknowledged += 1 }
+                if message.qos > 0 { noteHeld(UInt16(truncatingIfNeeded: message.packetID)) }
                 writer.notify()
                 return
             case .dropped:
@@ -85,6 +95,27 @@ final class RingHandler: MQTTMessageHandler {
         }
     }
 
+    private func noteHeld(_ packetID: UInt16) {
+        unacknowledged += 1
+        if heldPacketIDs.count < Self.heldCapacity { heldPacketIDs.append(packetID) }
+        guard !redeliveryExpected.isEmpty else { return }
+        seenSinceReconnect += 1
+        if redeliveryExpected.remove(packetID) != nil {
+            IngestCounters.bump(counters.duplicatesRedelivered)
+        } else if seenSinceReconnect > expectedRedeliveries {
+            // The broker resends its in-flight messages first; past them, a matching id is a new message.
+            redeliveryExpected.removeAll()
+        }
+    }
+
+    func connectionLost() {
+        redeliveryExpected = Set(heldPacketIDs)
+        expectedRedeliveries = redeliveryExpected.count
+        seenSinceReconnect = 0
+        heldPacketIDs.removeAll(keepingCapacity: true)
+        unacknowledged = 0
+    }
+
     private func report(dropped: UInt64, reason: String) {
         let total = counters.droppedRingFull.wrappingAdd(dropped, ordering: .relaxed).newValue
         // Counted always; logged at the first drop and whenever the total passes a power of two (no flooding).
@@ -95,7 +126,10 @@ final class RingHandler: MQTTMessageHandler {
 
     func commit() -> Bool {
         let durable = ring.durable.load(ordering: .acquiring) >= ring.publishedCount
-        if durable { unacknowledged = 0 }
+        if durable && unacknowledged > 0 {
+            unacknowledged = 0
+            heldPacketIDs.removeAll(keepingCapacity: true)
+        }
         return durable
     }
 }
