@@ -88,7 +88,7 @@ struct ConfigContainer<Key: CodingKey> {
             allKeys = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue)
         } catch {
             let value = try? ConfigValue(from: decoder)
-            problems.report(path, "expected a mapping, got \(Self.describe(value, at: path, problems))")
+            problems.report(path, "expected a mapping, got \(problems.describe(value, at: path))")
             throw ownsProblems ? ConfigurationError(problems: problems.problems) : InvalidConfigurationSection()
         }
         problems.reportDeferred(at: path)
@@ -124,7 +124,7 @@ struct ConfigContainer<Key: CodingKey> {
     ///   - hints: advice for keys that belong elsewhere, such as `username` → `auth.username`.
     ///   - knownOnlyIfPresent: keys that are neither suggested nor listed unless the mapping has them (keys of the
     ///     other file shape, which the section reports itself).
-    func finish(hints: [String: String] = [:], knownOnlyIfPresent: [Key] = []) throws where Key: CaseIterable {
+    func finish(hints: [String: String] = [:], knownOnlyIfPresent: [Key] = []) throws where Key: ConfigurationKey {
         let hidden = Set(knownOnlyIfPresent.map(\.stringValue)).subtracting(allKeys)
         let known = Key.allCases.map(\.stringValue).filter { !hidden.contains($0) }
         for key in allKeys where !known.contains(key) {
@@ -172,20 +172,8 @@ struct ConfigContainer<Key: CodingKey> {
         case .scalar(let text):
             return problems.reportDeferred(at: path) ? nil : text
         case .list, .mapping:
-            problems.report(path, "expected \(expected), got \(Self.describe(value, at: path, problems))")
+            problems.report(path, "expected \(expected), got \(problems.describe(value, at: path))")
             return nil
-        }
-    }
-
-    /// How a value is shown in a message: its text as written for a scalar (shortened), else its kind.
-    static func describe(_ value: ConfigValue?, at path: ConfigPath, _ problems: ConfigurationProblemCollector)
-        -> String
-    {
-        switch value {
-        case .scalar(let text): ConfigText.show(problems.originalText(at: path) ?? text)
-        case .list: "a list"
-        case .mapping: "a mapping"
-        case .null, nil: "an empty value"
         }
     }
 
@@ -299,7 +287,7 @@ struct ConfigContainer<Key: CodingKey> {
     func list(_ key: Key, of expected: String) -> [ConfigListItem]? {
         guard let value = value(key) else { return nil }
         guard case .list(let elements) = value else {
-            report(key, "expected a list of \(expected), got \(Self.describe(value, at: path(key), problems))")
+            report(key, "expected a list of \(expected), got \(problems.describe(value, at: path(key)))")
             return nil
         }
         var items: [ConfigListItem] = []

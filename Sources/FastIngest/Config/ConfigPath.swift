@@ -36,6 +36,11 @@ struct ConfigPath: Hashable {
         components.isEmpty ? nil : ConfigPath(components: components.dropLast())
     }
 
+    /// The path a problem here carries: ``dotted``, or ``ConfigurationError/Problem/fileLevel`` for the root.
+    var problemPath: String {
+        components.isEmpty ? ConfigurationError.Problem.fileLevel : dotted
+    }
+
     /// `config.topics[1]`; empty for the root.
     var dotted: String {
         components.reduce(into: "") { text, component in

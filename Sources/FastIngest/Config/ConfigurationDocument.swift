@@ -134,7 +134,7 @@ struct ConfigurationDocument {
     /// mapping wins). Keys that are not scalars are dropped, and so are bad merge keys; both are problems of the
     /// mapping at `path`.
     private mutating func entries(of mapping: Node.Mapping, at path: ConfigPath) -> [Entry] {
-        let mergePath = path == .root ? "<<" : "\(path.dotted).<<"
+        let mergePath = path.appending("<<").dotted
         let mergeHelp = "a merge key `<<` takes a mapping or a list of mappings"
         var explicit: [Entry] = []
         var merged: [Entry] = []
@@ -142,7 +142,7 @@ struct ConfigurationDocument {
             guard case .scalar(let keyScalar) = keyNode else {
                 deferProblem(
                     at: path,
-                    path == .root ? ConfigurationError.Problem.fileLevel : path.dotted,
+                    path.problemPath,
                     "keys must be plain strings, got \(keyNode.configDescription)",
                     keyNode.mark
                 )

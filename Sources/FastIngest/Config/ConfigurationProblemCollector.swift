@@ -61,9 +61,10 @@ final class ConfigurationProblemCollector {
         found.append((located, found.count))
     }
 
-    /// Reports `message` about the value at `path` (pointing at its key with `pointingAtKey`, as for unknown keys).
+    /// Reports `message` about the value at `path` (pointing at its key with `pointingAtKey`, as for unknown keys);
+    /// a problem with the root is one with the file as a whole.
     func report(_ path: ConfigPath, _ message: String, pointingAtKey: Bool = false) {
-        report(path.dotted, message, at: path, pointingAtKey: pointingAtKey)
+        report(path.problemPath, message, at: path, pointingAtKey: pointingAtKey)
     }
 
     /// Reports `message` under `problemPath`, placed at the value (or key) at `location`; `location: nil` for a
@@ -90,7 +91,18 @@ final class ConfigurationProblemCollector {
     }
 
     /// The scalar at `path` as written, before `${VAR}` expansion, when expansion changed it.
-    func originalText(at path: ConfigPath) -> String? {
+    private func originalText(at path: ConfigPath) -> String? {
         document?.originalTexts[path]
+    }
+
+    /// How the value at `path` is shown when it has the wrong kind: a scalar's text as written (before `${VAR}`
+    /// expansion), shortened, else its kind.
+    func describe(_ value: ConfigValue?, at path: ConfigPath) -> String {
+        switch value {
+        case .scalar(let text): ConfigText.show(originalText(at: path) ?? text)
+        case .list: "a list"
+        case .mapping: "a mapping"
+        case .null, nil: "an empty value"
+        }
     }
 }

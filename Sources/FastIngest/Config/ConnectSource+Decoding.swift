@@ -59,8 +59,10 @@ enum ConnectSource: Decodable {
             case .list(let elements):
                 if !elements.isEmpty { ignored.append(container.path(key).dotted) }
             case let value?:
-                let shown = ConfigContainer<CodingKeys>.describe(value, at: container.path(key), container.problems)
-                container.report(key, "expected a list, got \(shown)")
+                container.report(
+                    key,
+                    "expected a list, got \(container.problems.describe(value, at: container.path(key)))"
+                )
             }
         }
         if let url = container.string(.schemaRegistryURL), !url.isEmpty {
