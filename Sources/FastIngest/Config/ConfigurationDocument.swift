@@ -99,6 +99,7 @@ struct ConfigurationDocument {
         }
     }
 
+    /// A mapping key as a plain string.
     private static func key(_ text: String) -> Node {
         .scalar(Node.Scalar(text, Tag(.str), .plain))
     }
@@ -109,7 +110,7 @@ struct ConfigurationDocument {
         for name in missing {
             deferProblem(
                 at: path,
-                path.dotted,
+                path.problemPath,
                 "environment variable `\(name)` is not set and has no default",
                 scalar.mark
             )
@@ -119,6 +120,7 @@ struct ConfigurationDocument {
         return Node.Scalar(text, Tag(.str), .doubleQuoted, scalar.mark)
     }
 
+    /// Keeps a problem of the value or mapping at `path` for when it is read.
     private mutating func deferProblem(at path: ConfigPath, _ problemPath: String, _ message: String, _ mark: Mark?) {
         let problem = ConfigurationError.Problem(path: problemPath, message: message)
         deferredProblems[path, default: []].append(ConfigurationProblemCollector.Located(problem: problem, mark: mark))

@@ -3,8 +3,6 @@
 /// `settings`). Both may carry this product's `broker`, `batch`, `buffer`, `log` and `metrics` sections.
 struct ConfigurationFile: Decodable {
     static let mqttConnectorNames = ["mqtt-source", "mqtt"]
-    /// Keys that only a rivven-connect file has.
-    static let rivvenConnectKeys = ["version", "sources", "sinks", "settings", "distributed"]
     static let shapeHelp =
         "expected a connector file (`type: mqtt-source`, `topic`, `config`) or a rivven-connect file (`sources:`)"
 
@@ -16,18 +14,13 @@ struct ConfigurationFile: Decodable {
     /// a source or the broker is invalid.
     init(from decoder: any Decoder) throws {
         let root = try ConfigContainer(decoder, keyedBy: AnyKey.self)
-        let sections: SharedSections
-        let sources: [SourceConfiguration]
-        var skipped: [String] = []
-        if root.allKeys.contains("type") || root.allKeys.contains("config") {
-            let file = try ConnectorFile(from: decoder)
-            (sections, sources) = (file.sections, [file.source])
-        } else if Self.rivvenConnectKeys.contains(where: root.allKeys.contains) {
-            let file = try RivvenConnectFile(from: decoder)
-            (sections, sources, skipped) = (file.sections, file.sources, file.skippedConnectors)
-        } else if root.allKeys.contains("topic") || root.allKeys.contains("name") {
-            let file = try ConnectorFile(from: decoder)
-            (sections, sources) = (file.sections, [file.source])
+        let keys = root.allKeys
+        if keys.contains("type") || keys.contains("config") {
+            self.init(try ConnectorFile(from: decoder))
+        } else if ConnectorFile.rivvenConnectKeys.contains(where: { keys.contains($0.stringValue) }) {
+            self.init(try RivvenConnectFile(from: decoder))
+        } else if keys.contains("topic") || keys.contains("name") {
+            self.init(try ConnectorFile(from: decoder))
         } else {
             root.problems.report(
                 ConfigurationError.Problem.fileLevel,
@@ -36,6 +29,9 @@ struct ConfigurationFile: Decodable {
             )
             throw root.invalid()
         }
+    }
+
+    private init(sources: [SourceConfiguration], skippedConnectors: [String] = [], sections: SharedSections) {
         configuration = IngestConfiguration(
             sources: sources,
             rivven: sections.rivven,
@@ -43,9 +39,17 @@ struct ConfigurationFile: Decodable {
             buffer: sections.buffer,
             log: sections.log,
             metrics: sections.metrics,
-            skippedConnectors: skipped
+            skippedConnectors: skippedConnectors
         )
         bufferCapacityBytesGiven = sections.bufferCapacityBytesGiven
+    }
+
+    private init(_ file: ConnectorFile) {
+        self.init(sources: [file.source], sections: file.sections)
+    }
+
+    private init(_ file: RivvenConnectFile) {
+        self.init(sources: file.sources, skippedConnectors: file.skippedConnectors, sections: file.sections)
     }
 }
 
@@ -156,6 +160,9 @@ struct ConnectorFile: Decodable {
         case broker, batch, buffer, log, metrics
     }
 
+    /// Keys that only a rivven-connect file has.
+    static let rivvenConnectKeys: [CodingKeys] = [.version, .sources, .sinks, .settings, .distributed]
+
     var source: SourceConfiguration
     var sections: SharedSections
 
@@ -171,8 +178,7 @@ struct ConnectorFile: Decodable {
             )
         }
         let name = container.string(.name, validate: { $0.isEmpty ? "the source name cannot be empty" : nil })
-        let rivvenConnectKeys: [CodingKeys] = [.version, .sources, .sinks, .settings, .distributed]
-        for key in rivvenConnectKeys where container.contains(key) {
+        for key in Self.rivvenConnectKeys where container.contains(key) {
             container.report(
                 key,
                 "`\(key.stringValue)` belongs in a rivven-connect file; a connector file "
@@ -182,7 +188,7 @@ struct ConnectorFile: Decodable {
         }
         let source = SourceConfiguration.read(from: container, name: name ?? "mqtt-source", ignoredKeys: [])
         let sections = SharedSections(container)
-        try container.finish(knownOnlyIfPresent: rivvenConnectKeys)
+        try container.finish(knownOnlyIfPresent: Self.rivvenConnectKeys)
         guard let source, let sections else { throw container.invalid() }
         self.source = source
         self.sections = sections

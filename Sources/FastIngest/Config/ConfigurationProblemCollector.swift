@@ -74,7 +74,8 @@ final class ConfigurationProblemCollector {
         record(Located(problem: ConfigurationError.Problem(path: problemPath, message: message), mark: mark))
     }
 
-    /// Adds the problems of a section that was decoded with a collector of its own.
+    /// Adds problems that have no place in the document: those of a section decoded with a collector of its own,
+    /// or of checks between sections.
     func add(_ problems: [ConfigurationError.Problem]) {
         for problem in problems { record(Located(problem: problem, mark: nil)) }
     }

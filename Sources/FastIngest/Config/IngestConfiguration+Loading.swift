@@ -69,11 +69,7 @@ extension IngestConfiguration {
         environment: [String: String],
         hostName: String
     ) throws(ConfigurationError) -> IngestConfiguration {
-        let document: ConfigurationDocument
-        switch ConfigurationDocument.parse(yaml: yaml, environment: environment) {
-        case .success(let parsed): document = parsed
-        case .failure(let error): throw error
-        }
+        let document = try ConfigurationDocument.parse(yaml: yaml, environment: environment).get()
         let problems = ConfigurationProblemCollector(document: document)
         var file: ConfigurationFile?
         do {
@@ -88,10 +84,9 @@ extension IngestConfiguration {
             problems.report(ConfigurationError.Problem.fileLevel, "cannot be read: \(error)", at: nil)
         }
         if let file {
-            let crossSection = file.configuration.crossSectionProblems(
-                bufferCapacityBytesGiven: file.bufferCapacityBytesGiven
+            problems.add(
+                file.configuration.crossSectionProblems(bufferCapacityBytesGiven: file.bufferCapacityBytesGiven)
             )
-            for problem in crossSection { problems.report(problem.path, problem.message, at: nil) }
             if problems.isEmpty { return file.configuration }
         }
         if problems.isEmpty {
