@@ -49,7 +49,10 @@ struct LocalLogRecoveryTests {
             #expect(try LogTestSupport.readAll(dir.log) == Array(records.dropLast()), comment)
             let replacement = LogTestSupport.record(UInt64(count - 1), size: 5)
             try LogTestSupport.append([replacement], to: log)
-            #expect(try LogTestSupport.readAll(dir.log, from: UInt64(count - 2)) == [records[count - 2], replacement], comment)
+            #expect(
+                try LogTestSupport.readAll(dir.log, from: UInt64(count - 2)) == [records[count - 2], replacement],
+                comment
+            )
         }
 
         func remove() { source.remove() }
@@ -124,7 +127,46 @@ struct LocalLogRecoveryTests {
         #expect(log.recovery.truncatedBytes == Int64(bytes.count - start))
         #expect(log.recovery.truncationReason == "record checksum mismatch")
         #expect(log.nextOffset == 4)
+        #expect(try LogTestSupport.fileSize(segment) == start)
         #expect(try LogTestSupport.readAll(dir.log) == Array(fixture.records[0..<4]))
+    }
+
+    @Test("random damage anywhere never crashes the reader, the statistics or recovery")
+    func randomDamage() throws {
+        let fixture = try Fixture(count: 30, segmentBytes: 400)
+        defer { fixture.remove() }
+        let names = try LogTestSupport.segmentNames(fixture.source.log)
+        var generator = SplitMix64(seed: 11)
+        for round in 0..<60 {
+            let dir = LogTestDirectory()
+            defer { dir.remove() }
+            try LogTestSupport.copyDirectory(fixture.source.log, to: dir.log)
+            let name = names[Int.random(in: 0..<names.count, using: &generator)]
+            let path = dir.log + "/" + name
+            var bytes = try LogTestSupport.readFile(path)
+            for _ in 0..<Int.random(in: 1...4, using: &generator) {
+                bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+            }
+            if round % 3 == 0 { bytes = Array(bytes.prefix(Int.random(in: 0...bytes.count, using: &generator))) }
+            try LogTestSupport.writeFile(path, bytes)
+
+            // Whatever the reader returns before it stops or throws is a prefix of the log.
+            let reader = try LogReader(directory: dir.log)
+            var read: [LogRecord] = []
+            do {
+                while let record = try reader.next() { read.append(record) }
+            } catch {
+                #expect(error.code == .corrupt, "round \(round): \(error)")
+            }
+            #expect(read == Array(fixture.records.prefix(read.count)), "round \(round)")
+            _ = try LogStatistics.read(dir: dir.log)
+            do {
+                let log = try LogTestSupport.open(dir.log, segmentBytes: 400)
+                #expect(log.nextOffset <= 30, "round \(round)")
+            } catch let error as LogError {
+                #expect(error.code == .corrupt, "round \(round): \(error)")
+            }
+        }
     }
 
     @Test("an empty newest segment after a predecessor that lost its end is removed")
@@ -204,7 +246,10 @@ struct LocalLogRecoveryTests {
         }
         // Append a valid record numbered 5 behind the log's back.
         let segment = dir.log + "/" + LogTestSupport.segmentName(0)
-        try LogTestSupport.writeFile(segment, try LogTestSupport.readFile(segment) + LogTestSupport.batch([LogTestSupport.record(5)]))
+        try LogTestSupport.writeFile(
+            segment,
+            try LogTestSupport.readFile(segment) + LogTestSupport.batch([LogTestSupport.record(5)])
+        )
         let log = try LogTestSupport.open(dir.log)
         #expect(log.nextOffset == 2)
         #expect(log.recovery.truncatedAtOffset == 2)

@@ -112,7 +112,9 @@ struct LocalLogRetentionTests {
             try log.writeForwarded(3)
         }
         // With every segment gone, offsets go on from the checkpoint.
-        for name in try LogTestSupport.segmentNames(dir.log) { try FileManager.default.removeItem(atPath: dir.log + "/" + name) }
+        for name in try LogTestSupport.segmentNames(dir.log) {
+            try FileManager.default.removeItem(atPath: dir.log + "/" + name)
+        }
         let log = try LogTestSupport.open(dir.log, forwarding: true)
         #expect(log.readForwarded() == 3)
         #expect(log.nextOffset == 3)

@@ -13,7 +13,10 @@ struct LocalLogTests {
             switch variant {
             case 0: return []
             case 1: return Array(texts[Int.random(in: 0..<texts.count, using: &generator)].utf8)
-            case 2: return (0..<Int.random(in: 1...64, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            case 2:
+                return (0..<Int.random(in: 1...64, using: &generator)).map { _ in
+                    UInt8.random(in: 0...255, using: &generator)
+                }
             case 3: return [0xFF, 0xFE, 0x00, 0xC3]
             default: return (0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
             }
@@ -136,7 +139,10 @@ struct LocalLogTests {
         try LogTestSupport.append([LogTestSupport.record(4)], to: log)
         #expect(log.activeSegmentBaseOffset == 4)
         #expect(try LogTestSupport.segmentNames(dir.log) == [0, 1, 4].map(LogTestSupport.segmentName))
-        #expect(try LogTestSupport.fileSize(dir.log + "/" + LogTestSupport.segmentName(1)) == 16 + LogTestSupport.batch(big).count)
+        #expect(
+            try LogTestSupport.fileSize(dir.log + "/" + LogTestSupport.segmentName(1)) == 16
+                + LogTestSupport.batch(big).count
+        )
         #expect(try LogTestSupport.readAll(dir.log).map(\.offset) == [0, 1, 2, 3, 4])
     }
 

@@ -142,7 +142,9 @@ struct LogRecordEncoderTests {
         let capacity = out.capacity
         for round in 0..<3 {
             out.removeAll(keepingCapacity: true)
-            for offset in 0..<20 { LogTestSupport.encode(LogTestSupport.record(UInt64(offset + round * 20)), into: &out) }
+            for offset in 0..<20 {
+                LogTestSupport.encode(LogTestSupport.record(UInt64(offset + round * 20)), into: &out)
+            }
             #expect(out.capacity == capacity)
         }
     }

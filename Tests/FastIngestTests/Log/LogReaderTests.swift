@@ -53,7 +53,9 @@ struct LogReaderTests {
         #expect(try LogTestSupport.readAll(dir.log) == records)
         var generator = SplitMix64(seed: 3)
         for _ in 0..<50 {
-            let garbage = (0..<Int.random(in: 1...200, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let garbage = (0..<Int.random(in: 1...200, using: &generator)).map { _ in
+                UInt8.random(in: 0...255, using: &generator)
+            }
             try LogTestSupport.writeFile(segment, bytes + garbage)
             #expect(try LogTestSupport.readAll(dir.log) == records)
         }
@@ -275,8 +277,13 @@ struct LogStatisticsTests {
         var text: [UInt8] = []
         statistics.appendText(into: &text)
         let lines = String(decoding: text, as: UTF8.self).split(separator: "\n")
-        #expect(lines[0] == "log \(dir.log): \(names.count) segments, \(statistics.totalBytes) bytes, 20 records, offsets 0...19, next offset 20")
-        #expect(lines[1] == "forwarded: below offset 7; oldest unforwarded: offset 7, received 2023-11-14T22:13:20.007000Z")
+        #expect(
+            lines[0]
+                == "log \(dir.log): \(names.count) segments, \(statistics.totalBytes) bytes, 20 records, offsets 0...19, next offset 20"
+        )
+        #expect(
+            lines[1] == "forwarded: below offset 7; oldest unforwarded: offset 7, received 2023-11-14T22:13:20.007000Z"
+        )
         #expect(lines.count == 3 + names.count)
         #expect(lines[3].hasPrefix(names[0]))
     }
@@ -295,7 +302,10 @@ struct LogStatisticsTests {
         #expect(statistics.segments.count == 1)
         #expect(statistics.segments[0].recordCount == 3)
         #expect(statistics.segments[0].unreadableBytes == 3)
-        #expect(statistics.segments[0].problem == "incomplete record header at byte \(try LogTestSupport.fileSize(segment) - 3)")
+        #expect(
+            statistics.segments[0].problem
+                == "incomplete record header at byte \(try LogTestSupport.fileSize(segment) - 3)"
+        )
         #expect(statistics.forwarded == nil)
         #expect(statistics.oldestUnforwardedOffset == 0)
         #expect(statistics.nextOffset == 3)
