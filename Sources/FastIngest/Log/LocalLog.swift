@@ -136,8 +136,14 @@ package final class LocalLog {
         sync: Bool
     ) throws(LogError) {
         precondition(firstOffset == nextOffset, "LocalLog.append: batch starts at \(firstOffset), log at \(nextOffset)")
-        precondition(recordCount > 0 && batch.count >= recordCount * LogFormat.minimumRecordSize, "LocalLog.append: bad batch")
-        assert(Self.isWellFormed(batch, firstOffset: firstOffset, recordCount: recordCount), "LocalLog.append: bad batch")
+        precondition(
+            recordCount > 0 && batch.count >= recordCount * LogFormat.minimumRecordSize,
+            "LocalLog.append: bad batch"
+        )
+        assert(
+            Self.isWellFormed(batch, firstOffset: firstOffset, recordCount: recordCount),
+            "LocalLog.append: bad batch"
+        )
 
         let header = Int64(LogFormat.segmentHeaderSize)
         if activeBytes > header && activeBytes + Int64(batch.count) > Int64(configuration.segmentBytes) {
@@ -169,7 +175,12 @@ package final class LocalLog {
         do {
             try writer.sync(activeFD)
         } catch {
-            throw LogError(.write, "cannot sync the active segment (\(error.operation))", path: activePath, errno: error.errno)
+            throw LogError(
+                .write,
+                "cannot sync the active segment (\(error.operation))",
+                path: activePath,
+                errno: error.errno
+            )
         }
     }
 
@@ -196,7 +207,12 @@ package final class LocalLog {
         do {
             try writer.sync(activeFD)
         } catch {
-            throw LogError(.write, "cannot sync the segment before rolling (\(error.operation))", path: activePath, errno: error.errno)
+            throw LogError(
+                .write,
+                "cannot sync the segment before rolling (\(error.operation))",
+                path: activePath,
+                errno: error.errno
+            )
         }
         let baseOffset = nextOffset
         let name = LogFormat.segmentName(baseOffset: baseOffset)
@@ -238,7 +254,12 @@ package final class LocalLog {
         if let failure {
             close(fd)
             unlinkat(directoryFD, name, 0)
-            throw LogError(.write, "cannot write a segment header (\(failure.operation))", path: path, errno: failure.errno)
+            throw LogError(
+                .write,
+                "cannot write a segment header (\(failure.operation))",
+                path: path,
+                errno: failure.errno
+            )
         }
         return fd
     }
@@ -304,8 +325,6 @@ private struct Opener {
         var fd: Int32
         var recordCount: Int
         var validBytes: Int64
-        var truncatedBytes: Int64
-        var problem: String?
     }
 
     func open() throws(LogError) -> Opened {
@@ -347,7 +366,8 @@ private struct Opener {
         var forwarded: UInt64 = 0
         do {
             forwarded = try LogFiles.readCheckpoint(directory: directory) ?? 0
-        } catch where error.code == .corrupt {
+        } catch {
+            guard error.code == .corrupt else { throw error }
             recovery.invalidCheckpoint = true
         }
 
@@ -355,7 +375,12 @@ private struct Opener {
         if segments.isEmpty {
             // A new log starts where the checkpoint says, so offsets never go back for a forwarder.
             let entry = SegmentEntry(baseOffset: forwarded)
-            let fd = try LocalLog.createSegment(name: entry.name, path: path(entry), directoryFD: directoryFD, writer: writer)
+            let fd = try LocalLog.createSegment(
+                name: entry.name,
+                path: path(entry),
+                directoryFD: directoryFD,
+                writer: writer
+            )
             do {
                 try LogFiles.fsync(directoryFD, path: directory)
             } catch {
@@ -383,7 +408,13 @@ private struct Opener {
             // (or the file is stray) and the empty segment goes, so offsets continue from the predecessor.
             let empty = segments[segments.count - 1]
             let previous = segments[segments.count - 2]
-            let recovered = try recover(previous, directoryFD: directoryFD, into: &recovery)
+            let recovered: SegmentRecovery
+            do {
+                recovered = try recover(previous, directoryFD: directoryFD, into: &recovery)
+            } catch {
+                close(last.fd)
+                throw error
+            }
             if previous.baseOffset + UInt64(recovered.recordCount) == empty.baseOffset {
                 close(recovered.fd)
                 break
@@ -473,7 +504,7 @@ private struct Opener {
                 reason: "incomplete segment header",
                 into: &recovery
             )
-            return SegmentRecovery(fd: fd, recordCount: 0, validBytes: Int64(headerSize), truncatedBytes: 0, problem: nil)
+            return SegmentRecovery(fd: fd, recordCount: 0, validBytes: Int64(headerSize))
         }
         var cursor = try SegmentCursor(fd: fd, path: path, baseOffset: segment.baseOffset)
         var count = 0
@@ -491,15 +522,15 @@ private struct Opener {
         let validBytes = cursor.position
         if let problem {
             try LogFiles.truncate(fd, to: validBytes, path: path)
-            note(cut: size - validBytes, at: cursor.expectedOffset, in: segment, reason: problem.description, into: &recovery)
+            note(
+                cut: size - validBytes,
+                at: cursor.expectedOffset,
+                in: segment,
+                reason: problem.description,
+                into: &recovery
+            )
         }
-        return SegmentRecovery(
-            fd: fd,
-            recordCount: count,
-            validBytes: validBytes,
-            truncatedBytes: size - validBytes,
-            problem: problem?.description
-        )
+        return SegmentRecovery(fd: fd, recordCount: count, validBytes: validBytes)
     }
 
     private func note(

@@ -22,6 +22,7 @@ public struct LogError: Error, Sendable, Equatable, CustomStringConvertible {
         /// Another process is writing this log directory.
         public static let locked = Code(.locked)
 
+        /// The code's name: `io`, `write`, `corrupt` or `locked`.
         public var description: String { kind.rawValue }
     }
 

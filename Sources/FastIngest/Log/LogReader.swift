@@ -66,6 +66,10 @@ public final class LogReader {
                     let size = cursor!.fileSize
                     try cursor!.refreshSize()
                     if cursor!.fileSize != size { continue }
+                    // The writer names a new segment after the offset where the previous one ends: until that file
+                    // exists there is nothing newer, and a poll costs two system calls rather than a directory listing.
+                    let successor = directory + "/" + LogFormat.segmentName(baseOffset: cursor!.expectedOffset)
+                    if access(successor, F_OK) != 0 { return nil }
                     try relist()
                     if index == segments.count - 1 { return nil }
                     // The writer stops writing a segment before it creates the next one, so its size is final now.

@@ -97,8 +97,8 @@ public struct LogRecord: Sendable, Equatable {
     /// The first and last microsecond RFC 3339's four-digit years can show: 0000-01-01 and 9999-12-31T23:59:59.999999.
     static let printableMicroseconds: ClosedRange<Int64> = -62_167_219_200_000_000...253_402_300_799_999_999
 
-    /// `"YYYY-MM-DDTHH:MM:SS.ffffffZ"` (quotes included), or `null` out of range.
-    static func appendTimestamp(microseconds: Int64, into out: inout [UInt8]) {
+    /// `"YYYY-MM-DDTHH:MM:SS.ffffffZ"` (with the quotes when `quoted`), or `null` out of range.
+    static func appendTimestamp(microseconds: Int64, quoted: Bool = true, into out: inout [UInt8]) {
         guard printableMicroseconds.contains(microseconds) else {
             out.append(contentsOf: "null".utf8)
             return
@@ -110,12 +110,12 @@ public struct LogRecord: Sendable, Equatable {
             fraction += 1_000_000
         }
         out.appendWithin(maxCount: 29) { writer in
-            writer.put(UInt8(ascii: "\""))
+            if quoted { writer.put(UInt8(ascii: "\"")) }
             RFC3339.writeDateTime(seconds: seconds, to: &writer)
             writer.put(UInt8(ascii: "."))
             writer.putFixedDigits(fraction, count: 6)
             writer.put(UInt8(ascii: "Z"))
-            writer.put(UInt8(ascii: "\""))
+            if quoted { writer.put(UInt8(ascii: "\"")) }
         }
     }
 }

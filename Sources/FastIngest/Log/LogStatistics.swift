@@ -133,7 +133,7 @@ public struct LogStatistics: Sendable, Equatable {
         text += "forwarded: " + (forwarded.map { "below offset \($0)" } ?? "none")
         if let offset = oldestUnforwardedOffset, let micros = oldestUnforwardedReceiveTimeMicros {
             var ts: [UInt8] = []
-            LogRecord.appendTimestamp(microseconds: micros, into: &ts)
+            LogRecord.appendTimestamp(microseconds: micros, quoted: false, into: &ts)
             text += "; oldest unforwarded: offset \(offset), received \(String(decoding: ts, as: UTF8.self))"
         } else {
             text += "; everything forwarded"
