@@ -17,4 +17,7 @@
 #include <linux/swab.h>
 #include <liburing.h>
 
+// Why: IOSQE_IO_LINK is `(1U << IOSQE_IO_LINK_BIT)` over an enum constant, a macro Swift does not import.
+static inline void CURing_sqe_set_io_link(struct io_uring_sqe *sqe) { sqe->flags |= (__u8)IOSQE_IO_LINK; }
+
 #endif

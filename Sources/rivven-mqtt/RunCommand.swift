@@ -13,8 +13,13 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var config: ConfigOption
     @OptionGroup var global: GlobalOptions
 
-    @Option(help: "Where records go: '-' for stdout (one JSON line per message) or a file path (appended).")
-    var output: String = "-"
+    @Option(
+        help: """
+            Debugging: write one JSON line per message to '-' (stdout) or a file (appended) instead of the \
+            local log. Default: the local log in log.dir.
+            """
+    )
+    var output: String?
 
     func run() throws {
         let logger = global.bootstrapLogging()
@@ -22,13 +27,20 @@ struct RunCommand: ParsableCommand {
         for skipped in configuration.skippedConnectors {
             logger.warning("skipping a source that is not an MQTT source", metadata: ["source": "\(skipped)"])
         }
-        let sink: LineOutput
+        let sink: IngestSink
         do {
-            sink = output == "-" ? .standardOutput() : try .file(output)
+            switch output {
+            case nil: sink = .localLog
+            case "-": sink = .lines(.standardOutput())
+            case let path?: sink = .lines(try .file(path))
+            }
         } catch {
             throw CommandFailure(message: "error: \(error.message)", exitCode: 2)
         }
-        let pipeline = IngestPipeline(configuration: configuration, output: sink, logger: logger)
+        // A file-size limit (RLIMIT_FSIZE) must surface as a write error (EFBIG) that the writer retries, like a full
+        // disk, not kill the process.
+        signal(SIGXFSZ, SIG_IGN)
+        let pipeline = IngestPipeline(configuration: configuration, sink: sink, logger: logger)
         SignalWatcher.start(logger: logger) { pipeline.stop() }
         for source in configuration.sources {
             logger.info(
@@ -36,7 +48,7 @@ struct RunCommand: ParsableCommand {
                 metadata: [
                     "source": "\(source.name)", "mqtt.broker": "\(source.mqtt.brokerURL.original)",
                     "mqtt.client_id": "\(source.mqtt.clientID)", "mqtt.filters": "\(source.mqtt.subscriptionFilters)",
-                    "mqtt.qos": "\(source.mqtt.qos.rawValue)", "output": "\(sink.name)",
+                    "mqtt.qos": "\(source.mqtt.qos.rawValue)",
                 ]
             )
         }

@@ -23,7 +23,7 @@ struct RunTests {
             )
             let records = await gateway.waitForRecords(1)
             try #require(records.count == 1, "stderr: \(gateway.process.stderrText)")
-            let line = gateway.process.stdoutLines[0]
+            let line = await gateway.valueLines()[0]
             #expect(line.hasPrefix(#"{"event_type":"record","stream":"sensors_room1_temperature","namespace":null,"#))
             #expect(line.contains(#""payload":{"c":21.5,"unit":"C"},"qos":1,"retain":false,"#))
             #expect(line.contains(#""metadata":{"client_id":"rivven-gw-1","broker":"\#(broker.url)","message_id":1,"#))
@@ -49,7 +49,7 @@ struct RunTests {
             let records = await gateway.waitForRecords(expected.count)
             #expect(records.compactMap { $0[path: "data", "topic"] as? String } == expected)
             #expect(await gateway.stop() == 0)
-            #expect(gateway.records.count == expected.count)
+            #expect(await gateway.records().count == expected.count)
         }
     }
 

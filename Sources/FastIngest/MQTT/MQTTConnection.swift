@@ -144,9 +144,11 @@ public final class MQTTConnection: @unchecked Sendable {
                 continue
             }
             let durable = handler.commit()
-            // Short timeout while acknowledgements wait for durability, so they leave promptly.
-            let timeout: Int32 = client.wantsWrite && !durable ? 1 : 100
-            if client.service(allowWrite: durable, timeoutMilliseconds: timeout, wakeFD: wakePipe.readFD) {
+            let read = handler.canAcceptMore
+            // The writer wakes this thread when it made messages durable; the short timeout while acknowledgements
+            // or room are awaited bounds the wait should a wake-up be missed.
+            let timeout: Int32 = (client.wantsWrite && !durable) || !read ? 2 : 100
+            if client.service(allowRead: read, allowWrite: durable, timeoutMilliseconds: timeout, wakeFD: wakePipe.readFD) {
                 wakePipe.drain()
             }
         }
@@ -244,12 +246,10 @@ extension MQTTConnection: MosquittoClientDelegate {
         }
         IngestCounters.bump(counters.connections)
         connectedFlag.store(true, ordering: .releasing)
-        if lastLoggedFailure != nil || !everConnected {
-            logger.info(
-                "MQTT connected",
-                metadata: ["mqtt.broker": "\(brokerText)", "mqtt.session_present": "\(sessionPresent)"]
-            )
-        }
+        logger.info(
+            "MQTT connected",
+            metadata: ["mqtt.broker": "\(brokerText)", "mqtt.session_present": "\(sessionPresent)"]
+        )
         everConnected = true
         consecutiveFailures = 0
         lastLoggedFailure = nil
@@ -309,6 +309,7 @@ extension MQTTConnection: MosquittoClientDelegate {
         pendingSubscribeID = nil
         if stopRequested.load(ordering: .acquiring) && code == 0 { return }
         if wasConnected {
+            handler.connectionLost()
             IngestCounters.bump(counters.disconnections)
             let reason = lastErrorLog ?? description
             logger.warning("MQTT connection lost; reconnecting", metadata: ["mqtt.reason": "\(reason)"])

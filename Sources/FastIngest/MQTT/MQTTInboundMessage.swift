@@ -25,4 +25,17 @@ public protocol MQTTMessageHandler: AnyObject {
     /// Makes what was handled so far durable if it can without blocking for long, and returns whether everything
     /// handled so far is durable.
     func commit() -> Bool
+    /// Whether the driver may read the next packet. `false` is backpressure: the socket is not read (the broker's
+    /// in-flight window and TCP push back) until the handler has room again.
+    var canAcceptMore: Bool { get }
+    /// The connection dropped: acknowledgements still held are lost with it, so the broker will send those
+    /// messages again after the reconnect (duplicates of what the handler already took).
+    func connectionLost()
+}
+
+extension MQTTMessageHandler {
+    /// Handlers without a bounded buffer always accept more.
+    public var canAcceptMore: Bool { true }
+    /// Nothing to do by default.
+    public func connectionLost() {}
 }

@@ -268,16 +268,19 @@ package final class MosquittoClient {
     package func loopMisc() -> MosquittoResult { MosquittoResult(mosquitto_loop_misc(handle)) }
 
     /// One turn of the driver loop: waits up to `timeoutMilliseconds` for the socket (and `wakeFD`, if any), reads
-    /// what arrived (callbacks run inside), writes queued packets only when `allowWrite`, and keeps the connection
+    /// what arrived when `allowRead` (callbacks run inside), writes queued packets only when `allowWrite`, and keeps the connection
     /// alive. A failure has already closed the socket and called `mosquittoDidDisconnect`. Returns whether
     /// `wakeFD` was readable. Allocates nothing.
     @discardableResult
-    package func service(allowWrite: Bool, timeoutMilliseconds: Int32, wakeFD: Int32 = -1) -> Bool {
+    package func service(allowRead: Bool = true, allowWrite: Bool, timeoutMilliseconds: Int32, wakeFD: Int32 = -1)
+        -> Bool
+    {
         let socket = self.socket
         guard socket >= 0 else { return false }
         let writeEvents = allowWrite && wantsWrite ? Int16(POLLOUT) : 0
+        let readEvents = allowRead ? Int16(POLLIN) : 0
         var fds = (
-            pollfd(fd: socket, events: Int16(POLLIN) | writeEvents, revents: 0),
+            pollfd(fd: socket, events: readEvents | writeEvents, revents: 0),
             pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)
         )
         let ready = withUnsafeMutablePointer(to: &fds) { pointer in
@@ -287,11 +290,14 @@ package final class MosquittoClient {
             _ = loopMisc()
             return false
         }
-        if fds.0.revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 {
-            guard loopRead().isSuccess else { return fds.1.revents != 0 }
-        }
-        if self.socket >= 0 && fds.0.revents & Int16(POLLOUT) != 0 {
+        // Write before read: `allowWrite` was decided for the packets queued before this turn. Reading queues the
+        // PUBACKs of new messages, which must wait for the next turn's durability check.
+        if fds.0.revents & Int16(POLLOUT) != 0 {
             guard loopWrite().isSuccess else { return fds.1.revents != 0 }
+        }
+        // POLLERR/POLLHUP arrive even when not asked for; reading then surfaces the error and closes the socket.
+        if self.socket >= 0 && fds.0.revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 {
+            guard loopRead().isSuccess else { return fds.1.revents != 0 }
         }
         if self.socket >= 0 { _ = loopMisc() }
         return wakeFD >= 0 && fds.1.revents != 0

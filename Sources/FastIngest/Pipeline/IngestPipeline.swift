@@ -2,22 +2,31 @@ import Glibc
 public import Logging
 import Synchronization
 
-/// Wires every MQTT source of a configuration (× its `connections`) to an output, owns their threads, and stops
-/// them in order: stop reading, commit what was received, release acknowledgements, DISCONNECT.
+/// Where a pipeline writes.
+public enum IngestSink: Sendable {
+    /// The local durable log in `log.dir` (the embedded default sink; the write-ahead log).
+    case localLog
+    /// One JSON line per message to a file or stdout, for debugging (`run --output`).
+    case lines(LineOutput)
+}
+
+/// Wires every MQTT source of a configuration (× its `connections`) to the sink, owns their threads, and stops
+/// them in order: stop reading, make what was received durable, release acknowledgements, DISCONNECT, then stop
+/// the writer.
 public final class IngestPipeline: Sendable {
     private let configuration: IngestConfiguration
-    private let output: LineOutput
+    private let sink: IngestSink
     private let logger: Logger
     /// The hot-path counters of this pipeline.
     public let counters = IngestCounters()
     private let connections: Mutex<[MQTTConnection]> = Mutex([])
-    private let fatal: Mutex<MQTTError?> = Mutex(nil)
+    private let fatal: Mutex<String?> = Mutex(nil)
     private let done = WakePipe()
 
     /// Creates a pipeline; nothing runs until `run()`.
-    public init(configuration: IngestConfiguration, output: LineOutput, logger: Logger) {
+    public init(configuration: IngestConfiguration, sink: IngestSink, logger: Logger) {
         self.configuration = configuration
-        self.output = output
+        self.sink = sink
         self.logger = logger
     }
 
@@ -29,72 +38,172 @@ public final class IngestPipeline: Sendable {
     /// Runs until `stop()` or a fatal error; then drains and disconnects every connection.
     /// Throws the first fatal error (exit code 1 for the command).
     public func run() throws(PipelineError) {
+        var writer: LogWriter?
         let created: [MQTTConnection]
         do {
-            created = try startConnections()
+            switch sink {
+            case .lines(let output):
+                created = try startLineConnections(output)
+            case .localLog:
+                let (log, writerKind) = try openLog()
+                let (connections, logWriter) = try startLogConnections(log, writerKind: writerKind)
+                created = connections
+                writer = logWriter
+            }
         } catch {
             stop()
-            throw PipelineError(.mqtt, error.message)
+            throw error
         }
         connections.withLock { $0 = created }
         done.wait(timeoutMilliseconds: -1)
-        logger.info("stopping: draining and disconnecting")
+        logger.info("stopping: draining, acknowledging and disconnecting")
         for connection in created { connection.stop() }
         for connection in created { connection.join() }
+        writer?.stop()
+        writer?.join()
+        let snapshot = counters.snapshot()
         logger.info(
             "stopped",
             metadata: [
-                "messages_received": "\(counters.messagesReceived.load(ordering: .relaxed))",
-                "records_written": "\(counters.recordsWritten.load(ordering: .relaxed))",
+                "messages_received": "\(snapshot.messagesReceived)",
+                "records_written": "\(snapshot.recordsWritten)",
+                "batches": "\(snapshot.batchCount)",
+                "dropped": "\(snapshot.droppedRingFull + snapshot.droppedTooLarge)",
+                "metrics": "\(snapshot.json)",
             ]
         )
-        if let error = fatal.withLock({ $0 }) {
-            throw PipelineError(.mqtt, error.message)
+        if let message = fatal.withLock({ $0 }) {
+            throw PipelineError(.mqtt, message)
         }
     }
 
-    private func startConnections() throws(MQTTError) -> [MQTTConnection] {
+    // MARK: Local log
+
+    private func openLog() throws(PipelineError) -> (LocalLog, String) {
+        let (fileWriter, fallbackReason) = DurableFileWriters.make(preferIOURing: true)
+        if let fallbackReason {
+            logger.notice("io_uring not used; writing with pwrite/fdatasync", metadata: ["reason": "\(fallbackReason)"])
+        }
+        let log: LocalLog
+        do {
+            log = try LocalLog(
+                configuration: configuration.log,
+                writer: fileWriter,
+                forwardingEnabled: configuration.rivven != nil
+            )
+        } catch {
+            throw PipelineError(.output, "cannot open the local log in \(configuration.log.dir): \(error)")
+        }
+        let recovery = log.recovery
+        if recovery.truncatedBytes > 0 {
+            IngestCounters.bump(counters.logTruncatedBytes, by: UInt64(recovery.truncatedBytes))
+            logger.warning(
+                "local log had a torn tail after a crash; truncated it",
+                metadata: ["log.truncated_bytes": "\(recovery.truncatedBytes)", "log.next_offset": "\(log.nextOffset)"]
+            )
+        }
+        logger.info(
+            "local log open",
+            metadata: [
+                "log.dir": "\(configuration.log.dir)", "log.writer": "\(fileWriter.kind)",
+                "log.next_offset": "\(log.nextOffset)", "log.fsync": "\(configuration.log.fsync)",
+            ]
+        )
+        return (log, fileWriter.kind)
+    }
+
+    private func startLogConnections(_ log: LocalLog, writerKind: String) throws(PipelineError) -> (
+        [MQTTConnection], LogWriter
+    ) {
+        let signal = WriterSignal()
+        var pending: [(MQTTConnection, LogWriter.Source)] = []
+        for source in configuration.sources {
+            for index in 0..<source.mqtt.connections {
+                let sourceLogger = logger(for: source)
+                let ring = MessageRing(
+                    messages: configuration.buffer.capacityMessages,
+                    bytes: configuration.buffer.capacityBytes
+                )
+                let handler = RingHandler(
+                    ring: ring,
+                    policy: configuration.buffer.whenFull,
+                    maxPayloadBytes: source.mqtt.maxPayloadBytes,
+                    commitCount: min(source.mqtt.maxInflight, configuration.batch.maxMessages),
+                    counters: counters,
+                    writer: signal,
+                    onOversize: oversizeReport(source, sourceLogger)
+                ) { reason, total in
+                    sourceLogger.warning("message dropped: \(reason)", metadata: ["dropped_total": "\(total)"])
+                }
+                let connection = makeConnection(source, index: index, handler: handler, logger: sourceLogger)
+                let writerSource = LogWriter.Source(ring: ring, source: source, connectionIndex: index) {
+                    [weak connection] in connection?.wake()
+                }
+                pending.append((connection, writerSource))
+            }
+        }
+        let writerLogger = logger
+        let writer = LogWriter(
+            signal: signal,
+            sources: pending.map(\.1),
+            log: log,
+            batch: configuration.batch,
+            fsync: configuration.log.fsync,
+            counters: counters
+        ) { event in
+            switch event {
+            case .writeFailed(let reason):
+                writerLogger.error(
+                    "cannot write the local log: \(reason); holding acknowledgements and retrying until it recovers"
+                )
+            case .writeRecovered:
+                writerLogger.notice("local log writes recovered")
+            }
+        }
+        writer.start()
+        var started: [MQTTConnection] = []
+        for (connection, _) in pending {
+            do throws(MQTTError) {
+                try connection.start()
+            } catch {
+                for c in started { c.stop() }
+                for c in started { c.join() }
+                writer.stop()
+                writer.join()
+                throw PipelineError(.mqtt, error.message)
+            }
+            started.append(connection)
+        }
+        return (started, writer)
+    }
+
+    // MARK: Line output (debugging)
+
+    private func startLineConnections(_ output: LineOutput) throws(PipelineError) -> [MQTTConnection] {
         var started: [MQTTConnection] = []
         for source in configuration.sources {
             for index in 0..<source.mqtt.connections {
-                var sourceLogger = logger
-                sourceLogger[metadataKey: "source"] = "\(source.name)"
-                let errorLogger = sourceLogger
-                let outputName = output.name
+                let sourceLogger = logger(for: source)
                 let handler = JSONLineHandler(
                     source: source,
                     connectionIndex: index,
                     output: output,
-                    counters: counters
-                ) { errorNumber in
-                    let reason = String(cString: strerror(errorNumber))
-                    errorLogger.error(
-                        "cannot write to \(outputName): \(reason); holding acknowledgements until it recovers"
-                    )
-                } onOversize: { topic, size, count in
-                    errorLogger.warning(
-                        "message larger than max_payload_bytes",
-                        metadata: [
-                            "mqtt.topic": "\(topic)", "payload_bytes": "\(size)",
-                            "max_payload_bytes": "\(source.mqtt.maxPayloadBytes)", "oversize_total": "\(count)",
-                        ]
-                    )
-                }
-                let connection = MQTTConnection(
-                    configuration: source.mqtt,
-                    index: index,
-                    handler: handler,
                     counters: counters,
-                    logger: sourceLogger
-                ) { [weak self] event in
-                    self?.handle(event)
-                }
+                    onWriteError: { errorNumber in
+                        let reason = String(cString: strerror(errorNumber))
+                        sourceLogger.error(
+                            "cannot write to \(output.name): \(reason); holding acknowledgements until it recovers"
+                        )
+                    },
+                    onOversize: oversizeReport(source, sourceLogger)
+                )
+                let connection = makeConnection(source, index: index, handler: handler, logger: sourceLogger)
                 do throws(MQTTError) {
                     try connection.start()
                 } catch {
                     for c in started { c.stop() }
                     for c in started { c.join() }
-                    throw error
+                    throw PipelineError(.mqtt, error.message)
                 }
                 started.append(connection)
             }
@@ -102,10 +211,47 @@ public final class IngestPipeline: Sendable {
         return started
     }
 
+    // MARK: Shared
+
+    private func oversizeReport(_ source: SourceConfiguration, _ logger: Logger) -> (String, Int, UInt64) -> Void {
+        { topic, size, total in
+            logger.warning(
+                "message larger than max_payload_bytes; written to the log",
+                metadata: [
+                    "mqtt.topic": "\(topic)", "payload_bytes": "\(size)",
+                    "max_payload_bytes": "\(source.mqtt.maxPayloadBytes)", "oversize_total": "\(total)",
+                ]
+            )
+        }
+    }
+
+    private func logger(for source: SourceConfiguration) -> Logger {
+        var sourceLogger = logger
+        sourceLogger[metadataKey: "source"] = "\(source.name)"
+        return sourceLogger
+    }
+
+    private func makeConnection(
+        _ source: SourceConfiguration,
+        index: Int,
+        handler: any MQTTMessageHandler,
+        logger: Logger
+    ) -> MQTTConnection {
+        MQTTConnection(
+            configuration: source.mqtt,
+            index: index,
+            handler: handler,
+            counters: counters,
+            logger: logger
+        ) { [weak self] event in
+            self?.handle(event)
+        }
+    }
+
     private func handle(_ event: MQTTConnectionEvent) {
         if case .fatal(let error) = event {
             logger.error("\(error.message)")
-            fatal.withLock { if $0 == nil { $0 = error } }
+            fatal.withLock { if $0 == nil { $0 = error.message } }
             stop()
         }
     }

@@ -9,8 +9,7 @@ final class JSONLineHandler: MQTTMessageHandler {
     private let output: LineOutput
     private let counters: IngestCounters
     private let onWriteError: (Int32) -> Void
-    private let onOversize: (_ topic: String, _ size: Int, _ count: UInt64) -> Void
-    private let maxPayloadBytes: Int
+    private let oversize: OversizeReporter
     private var buffer: [UInt8] = []
     private var bufferedRecords: UInt64 = 0
     private var failing = false
@@ -24,7 +23,7 @@ final class JSONLineHandler: MQTTMessageHandler {
         output: LineOutput,
         counters: IngestCounters,
         onWriteError: @escaping (Int32) -> Void,
-        onOversize: @escaping (_ topic: String, _ size: Int, _ count: UInt64) -> Void
+        onOversize: @escaping (_ topic: String, _ size: Int, _ total: UInt64) -> Void
     ) {
         let mqtt = source.mqtt
         self.encoder = EnvelopeEncoder(
@@ -38,20 +37,12 @@ final class JSONLineHandler: MQTTMessageHandler {
         self.output = output
         self.counters = counters
         self.onWriteError = onWriteError
-        self.onOversize = onOversize
-        self.maxPayloadBytes = mqtt.maxPayloadBytes
+        self.oversize = OversizeReporter(maxPayloadBytes: mqtt.maxPayloadBytes, counters: counters, report: onOversize)
         buffer.reserveCapacity(Self.flushThreshold + 64 * 1024)
     }
 
     func handle(_ message: MQTTInboundMessage) {
-        if message.payload.count > maxPayloadBytes {
-            // Kept in the output (as the local log keeps it, SPEC §3.1), counted, and reported: the first one and
-            // then at every power of two, so a flood of them cannot flood the log.
-            let count = counters.oversizeMessages.wrappingAdd(1, ordering: .relaxed).newValue
-            if count & (count - 1) == 0 {
-                onOversize(String(decoding: message.topic, as: UTF8.self), message.payload.count, count)
-            }
-        }
+        oversize.check(topic: message.topic, size: message.payload.count)
         let now = WallClockTime.now()
         switch format {
         case .envelope:

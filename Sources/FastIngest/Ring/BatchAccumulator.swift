@@ -2,25 +2,25 @@
 /// at once when a message in it waits for its acknowledgement (group commit: holding acks longer only adds latency
 /// and stalls the broker's in-flight window), else when `linger` has passed since the batch opened. Pure logic: no
 /// I/O, no clock of its own, no allocation.
-package struct BatchAccumulator: Sendable, Equatable {
+public struct BatchAccumulator: Sendable, Equatable {
     /// Close at this many records.
-    package let maxMessages: Int
+    public let maxMessages: Int
     /// Close at this many encoded bytes.
-    package let maxBytes: Int
+    public let maxBytes: Int
     /// How long a batch of QoS 0 messages may wait for more.
-    package let lingerNanoseconds: Int64
+    public let lingerNanoseconds: Int64
 
     /// Records in the open batch.
-    package private(set) var count = 0
+    public private(set) var count = 0
     /// Encoded bytes in the open batch.
-    package private(set) var bytes = 0
+    public private(set) var bytes = 0
     /// Whether a record in the batch holds back an acknowledgement (QoS ≥ 1).
-    package private(set) var holdsAcknowledgement = false
+    public private(set) var holdsAcknowledgement = false
     /// When the first record was added (monotonic nanoseconds).
-    package private(set) var openedAt: Int64 = 0
+    public private(set) var openedAt: Int64 = 0
 
     /// Creates an empty accumulator.
-    package init(maxMessages: Int, maxBytes: Int, lingerMilliseconds: Int) {
+    public init(maxMessages: Int, maxBytes: Int, lingerMilliseconds: Int) {
         precondition(maxMessages > 0 && maxBytes > 0 && lingerMilliseconds >= 0)
         self.maxMessages = maxMessages
         self.maxBytes = maxBytes
@@ -28,13 +28,13 @@ package struct BatchAccumulator: Sendable, Equatable {
     }
 
     /// Whether nothing is in the batch.
-    package var isEmpty: Bool { count == 0 }
+    public var isEmpty: Bool { count == 0 }
 
     /// Whether the batch reached a size limit (no more records may be added).
-    package var isFull: Bool { count >= maxMessages || bytes >= maxBytes }
+    public var isFull: Bool { count >= maxMessages || bytes >= maxBytes }
 
     /// Records one added record of `size` encoded bytes.
-    package mutating func add(size: Int, qos: UInt8, now: Int64) {
+    public mutating func add(size: Int, qos: UInt8, now: Int64) {
         if count == 0 { openedAt = now }
         count += 1
         bytes += size
@@ -42,7 +42,7 @@ package struct BatchAccumulator: Sendable, Equatable {
     }
 
     /// Whether the batch should be written now. `sourceIsEmpty`: nothing more is available right now.
-    package func shouldClose(now: Int64, sourceIsEmpty: Bool) -> Bool {
+    public func shouldClose(now: Int64, sourceIsEmpty: Bool) -> Bool {
         guard count > 0 else { return false }
         if isFull { return true }
         guard sourceIsEmpty else { return false }
@@ -50,13 +50,13 @@ package struct BatchAccumulator: Sendable, Equatable {
     }
 
     /// Nanoseconds until the linger deadline (0 when due), for the writer's idle wait.
-    package func lingerRemaining(now: Int64) -> Int64 {
+    public func lingerRemaining(now: Int64) -> Int64 {
         guard count > 0 else { return lingerNanoseconds }
         return max(0, openedAt + lingerNanoseconds - now)
     }
 
     /// Starts a new, empty batch.
-    package mutating func reset() {
+    public mutating func reset() {
         count = 0
         bytes = 0
         holdsAcknowledgement = false

@@ -7,12 +7,12 @@ package import Synchronization
 /// Indices are monotonic `UInt64` counters masked into the slot array. The consumer advances `consumed` with a
 /// compare-and-swap, one message at a time, because under `drop_oldest` the producer may also advance it to discard
 /// the oldest QoS 0 message; whoever wins the CAS owns that message.
-package final class MessageRing: @unchecked Sendable {
+public final class MessageRing: @unchecked Sendable {
     // @unchecked: `slots` and `arena` are raw storage whose regions are handed between the two threads by the
     // acquire/release protocol on `published` and `consumed`; producer-only state is touched by the producer only.
 
     /// One queued message. `receivedAt` is CLOCK_REALTIME nanoseconds.
-    package struct Slot {
+    struct Slot {
         var arenaOffset: Int = 0
         var topicLength: Int = 0
         var payloadLength: Int = 0
@@ -25,23 +25,23 @@ package final class MessageRing: @unchecked Sendable {
     }
 
     /// A message as the consumer sees it; the buffers stay valid until the consumer releases it.
-    package struct Message {
+    public struct Message {
         /// Topic bytes.
-        package var topic: UnsafeRawBufferPointer
+        public var topic: UnsafeRawBufferPointer
         /// Payload bytes.
-        package var payload: UnsafeRawBufferPointer
+        public var payload: UnsafeRawBufferPointer
         /// Delivered QoS.
-        package var qos: UInt8
+        public var qos: UInt8
         /// Retain flag.
-        package var retain: Bool
+        public var retain: Bool
         /// MQTT packet id (0 for QoS 0).
-        package var packetID: UInt16
+        public var packetID: UInt16
         /// Receive time, CLOCK_REALTIME nanoseconds.
-        package var receivedAt: Int64
+        public var receivedAt: Int64
     }
 
     /// Outcome of a push.
-    package enum PushResult: Equatable {
+    public enum PushResult: Equatable {
         /// Queued.
         case queued
         /// Not queued: this QoS 0 message was discarded (`drop_newest`, or `drop_oldest` when no older QoS 0
@@ -54,9 +54,9 @@ package final class MessageRing: @unchecked Sendable {
     }
 
     /// Slots (a power of two).
-    package let slotCount: Int
+    public let slotCount: Int
     /// Arena size in bytes.
-    package let arenaCapacity: Int
+    public let arenaCapacity: Int
     private let mask: UInt64
     private let slots: UnsafeMutablePointer<Slot>
     private let arena: UnsafeMutableRawPointer
@@ -76,7 +76,7 @@ package final class MessageRing: @unchecked Sendable {
     private var producedBytes: UInt64 = 0
 
     /// Creates a ring for `messages` slots (rounded up to a power of two) and `bytes` of arena.
-    package init(messages: Int, bytes: Int) {
+    public init(messages: Int, bytes: Int) {
         precondition(messages > 0 && bytes > 0, "ring capacity must be positive")
         var count = 1
         while count < messages { count <<= 1 }
@@ -97,10 +97,10 @@ package final class MessageRing: @unchecked Sendable {
     // MARK: Producer
 
     /// Messages published so far (producer's view).
-    package var publishedCount: UInt64 { head }
+    public var publishedCount: UInt64 { head }
 
     /// Whether a message of `bytes` (topic + payload) would fit now without dropping anything.
-    package func hasRoom(forBytes bytes: Int) -> Bool {
+    public func hasRoom(forBytes bytes: Int) -> Bool {
         let tail = consumed.load(ordering: .acquiring)
         guard head - tail < UInt64(slotCount) else { return false }
         return cost(for: bytes) <= freeBytes()
@@ -118,7 +118,7 @@ package final class MessageRing: @unchecked Sendable {
 
     /// Copies a message in. `dropPolicy` applies to QoS 0 messages only; a QoS 1/2 message that does not fit
     /// gets `.full`. `droppedOldest` counts older QoS 0 messages discarded to make room (`drop_oldest`).
-    package func push(
+    public func push(
         topic: UnsafeRawBufferPointer,
         payload: UnsafeRawBufferPointer,
         qos: UInt8,
@@ -183,18 +183,18 @@ package final class MessageRing: @unchecked Sendable {
     // MARK: Consumer
 
     /// Messages available to the consumer right now.
-    package var availableCount: Int {
+    public var availableCount: Int {
         Int(published.load(ordering: .acquiring) &- consumed.load(ordering: .acquiring))
     }
 
     /// The consumer's position (messages consumed or discarded so far).
-    package var consumedCount: UInt64 { consumed.load(ordering: .acquiring) }
+    public var consumedCount: UInt64 { consumed.load(ordering: .acquiring) }
 
     /// Lends the oldest message to `body`, then releases it. `body` returns false to leave the message queued
     /// (e.g. the batch is full). Returns nil when empty; false when `body` declined; true when consumed. If the
     /// producer discarded the message meanwhile (drop_oldest), `rollback` is called so the caller can undo what it
     /// did with it, and the next message is tried.
-    package func consume(_ body: (Message) -> Bool, rollback: () -> Void) -> Bool? {
+    public func consume(_ body: (Message) -> Bool, rollback: () -> Void) -> Bool? {
         while true {
             let tail = consumed.load(ordering: .acquiring)
             guard tail < published.load(ordering: .acquiring) else { return nil }

@@ -16,6 +16,13 @@ final class Gateway: @unchecked Sendable {
         process = BinaryProcess(executable: try BinaryProcess.productBinaryPath())
     }
 
+    /// Another run in the same directory (same config, same log), as a supervisor restarts a process.
+    init(reusing directory: TemporaryDirectory) {
+        self.directory = directory
+        configPath = directory.path + "/config.yaml"
+        process = BinaryProcess(executable: (try? BinaryProcess.productBinaryPath()) ?? "rivven-mqtt")
+    }
+
     /// A connector-file config for `url` with the given `config:` lines (indented by the helper).
     static func connectorYAML(url: String, topics: [String], extra: [String] = []) -> String {
         var lines = ["type: mqtt-source", "topic: iot-events", "config:", "  broker_url: \"\(url)\"", "  topics:"]
@@ -44,18 +51,42 @@ final class Gateway: @unchecked Sendable {
         return try await other.run(arguments: arguments, currentDirectory: directory.path, timeout: timeout)
     }
 
-    /// The records written so far, parsed.
-    var records: [[String: Any]] {
-        process.stdoutLines.compactMap { line in
-            guard let data = line.data(using: .utf8) else { return nil }
-            return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+    /// Whether records go to stdout (`--output -`) instead of the local log.
+    private var writesToStdout: Bool { process.commandLine.contains("--output -") }
+
+    /// The log directory (`log.dir` defaults to ./data in the working directory).
+    var logDirectory: String { directory.path + "/data" }
+
+    /// `log cat` of the gateway's log: one JSON object per record.
+    func logCat(from offset: UInt64 = 0) async throws -> [[String: Any]] {
+        let result = try await command(["log", "cat", "--dir", logDirectory, "--from", "\(offset)"])
+        guard result.status == 0 else { throw HarnessError("log cat failed (\(result.status)): \(result.stderr)") }
+        return result.stdout.split(separator: "\n").compactMap { line in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
         }
     }
 
-    /// Waits until at least `count` records arrived and returns them.
+    /// The record values (envelope JSON text) written so far.
+    func valueLines() async -> [String] {
+        if writesToStdout { return process.stdoutLines }
+        return ((try? await logCat()) ?? []).compactMap { $0["value"] as? String }
+    }
+
+    /// The records written so far, parsed (the envelope objects).
+    func records() async -> [[String: Any]] {
+        await valueLines().compactMap { line in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+        }
+    }
+
+    /// Waits until at least `count` records are written and returns them.
     func waitForRecords(_ count: Int, timeout: Duration = .seconds(30)) async -> [[String: Any]] {
-        _ = await process.waitForStdoutLines(count: count, timeout: timeout)
-        return records
+        var latest: [[String: Any]] = []
+        _ = await Eventually.wait(timeout: timeout, interval: .milliseconds(50)) {
+            latest = await records()
+            return latest.count >= count
+        }
+        return latest
     }
 
     /// SIGTERM and the exit status.
@@ -65,8 +96,8 @@ final class Gateway: @unchecked Sendable {
     }
 
     deinit {
+        // The directory removes itself when its last user (gateway or test) lets go of it.
         if process.isRunning { process.signal(SIGKILL) }
-        directory.cleanup()
     }
 }
 

@@ -1,0 +1,278 @@
+import Glibc
+import Synchronization
+
+/// The writer thread: drains every connection's ring into batches of log records (SPEC §6 framing, the value the
+/// SPEC §5 envelope or the raw payload), appends each batch to the local log with group commit (one write + one
+/// fdatasync per batch, through io_uring where available), then publishes durability to the rings so the MQTT
+/// threads release their acknowledgements. It never drops a message: a failed write (disk full) is retried until
+/// it succeeds, while the full rings push back on the brokers.
+final class LogWriter: @unchecked Sendable {
+    // @unchecked: everything mutable is used by the writer thread only; other threads touch `stopRequested`,
+    // `signal` and `failing`, which are atomic or Sendable.
+
+    /// One connection's ring and how its records are encoded.
+    final class Source {
+        let ring: MessageRing
+        var encoder: EnvelopeEncoder
+        let format: RecordFormat
+        let keyIsTopic: Bool
+        /// Wakes the connection's MQTT thread when its messages became durable.
+        let wakeConnection: () -> Void
+        /// Ring position covered by records written (not necessarily synced) so far.
+        var writtenTail: UInt64 = 0
+
+        init(ring: MessageRing, source: SourceConfiguration, connectionIndex: Int, wakeConnection: @escaping () -> Void) {
+            let mqtt = source.mqtt
+            self.ring = ring
+            self.encoder = EnvelopeEncoder(
+                brokerURL: mqtt.brokerURL.original,
+                clientID: mqtt.clientID(forConnection: connectionIndex),
+                parseJSONPayload: mqtt.parseJSONPayload,
+                includeMetadata: mqtt.includeMetadata
+            )
+            self.format = mqtt.format
+            if case .topic = mqtt.key { keyIsTopic = true } else { keyIsTopic = false }
+            self.wakeConnection = wakeConnection
+        }
+    }
+
+    /// What the writer reports to the service layer (which logs).
+    enum Event {
+        case writeFailed(String)
+        case writeRecovered
+    }
+
+    let signal: WriterSignal
+    private let sources: [Source]
+    private let log: LocalLog
+    private let fsync: FsyncPolicy
+    private let counters: IngestCounters
+    private let onEvent: (Event) -> Void
+    private let stopRequested = Atomic<Bool>(false)
+    private var thread: DriverThread?
+
+    private var accumulator: BatchAccumulator
+    private var batch: [UInt8] = []
+    private var batchFirstOffset: UInt64
+    private var batchReceivedAtSum: Int64 = 0
+    private var lastSync: Int64 = 0
+    /// Ring positions written but waiting for an `interval:MS` sync before they count as durable.
+    private var unsyncedTails: [UInt64]
+    private var unsynced = false
+
+    init(
+        signal: WriterSignal,
+        sources: [Source],
+        log: LocalLog,
+        batch: BatchConfiguration,
+        fsync: FsyncPolicy,
+        counters: IngestCounters,
+        onEvent: @escaping (Event) -> Void
+    ) {
+        self.signal = signal
+        self.sources = sources
+        self.log = log
+        self.fsync = fsync
+        self.counters = counters
+        self.onEvent = onEvent
+        self.accumulator = BatchAccumulator(
+            maxMessages: batch.maxMessages,
+            maxBytes: batch.maxBytes,
+            lingerMilliseconds: batch.lingerMs
+        )
+        self.batchFirstOffset = log.nextOffset
+        self.unsyncedTails = sources.map { _ in 0 }
+        // One batch plus the largest record that may overshoot it.
+        self.batch.reserveCapacity(batch.maxBytes + 2 * 1024 * 1024)
+    }
+
+    /// Starts the writer thread.
+    func start() {
+        thread = DriverThread(name: "log-writer") { [self] in self.run() }
+    }
+
+    /// Asks the writer to write what is queued and stop. Call after the producers stopped.
+    func stop() {
+        stopRequested.store(true, ordering: .releasing)
+        signal.wake()
+    }
+
+    /// Waits for the writer thread to end.
+    func join() {
+        thread?.join()
+        thread = nil
+    }
+
+    private static func monotonicNow() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+
+    // MARK: - Writer thread
+
+    private func run() {
+        var next = 0
+        while true {
+            let stopping = stopRequested.load(ordering: .acquiring)
+            // Fill the batch round-robin across connections, one message at a time per turn so none starves.
+            var took = false
+            var emptyPasses = 0
+            while !accumulator.isFull && emptyPasses < sources.count {
+                if take(from: sources[next]) { took = true; emptyPasses = 0 } else { emptyPasses += 1 }
+                next = next + 1 == sources.count ? 0 : next + 1
+            }
+            let now = Self.monotonicNow()
+            let sourcesEmpty = !accumulator.isFull
+            if accumulator.shouldClose(now: now, sourceIsEmpty: sourcesEmpty || stopping) || (stopping && !accumulator.isEmpty) {
+                flush(now: now)
+                continue
+            }
+            if unsynced, case .interval(let ms) = fsync, now - lastSync >= Int64(ms) * 1_000_000 {
+                syncNow()
+            }
+            if took { continue }
+            if stopping && accumulator.isEmpty {
+                if unsynced { syncNow() }
+                return
+            }
+            idle(now: now)
+        }
+    }
+
+    /// Encodes one message of `source` into the batch. Returns false when its ring is empty.
+    private func take(from source: Source) -> Bool {
+        let start = batch.count
+        var mark: RecordMark?
+        var qos: UInt8 = 0
+        var receivedAt: Int64 = 0
+        let offset = batchFirstOffset + UInt64(accumulator.count)
+        let result = source.ring.consume { message in
+            qos = message.qos
+            receivedAt = message.receivedAt
+            let record = LogRecordEncoder.begin(
+                offset: offset,
+                receiveTimeMicros: message.receivedAt / 1000,
+                topic: message.topic,
+                qos: message.qos,
+                retain: message.retain,
+                key: source.keyIsTopic && source.format == .raw ? message.topic : nil,
+                valueIsEnvelope: source.format == .envelope,
+                into: &batch
+            )
+            switch source.format {
+            case .envelope:
+                source.encoder.encode(
+                    topic: message.topic,
+                    payload: message.payload,
+                    qos: message.qos,
+                    retain: message.retain,
+                    pkid: Int(message.packetID),
+                    receivedAt: WallClockTime(nanosecondsSinceEpoch: message.receivedAt),
+                    encodedAt: WallClockTime.now(),
+                    into: &batch
+                )
+            case .raw:
+                batch.append(contentsOf: message.payload)
+            }
+            LogRecordEncoder.finish(record, into: &batch)
+            mark = record
+            return true
+        } rollback: {
+            // The producer discarded this QoS 0 message (drop_oldest) while it was being encoded.
+            if let record = mark { LogRecordEncoder.rollback(record, in: &batch) }
+            mark = nil
+        }
+        guard result == true else { return false }
+        accumulator.add(size: batch.count - start, qos: qos, now: Self.monotonicNow())
+        batchReceivedAtSum &+= receivedAt / 1000
+        source.writtenTail = source.ring.consumedCount
+        return true
+    }
+
+    private func flush(now: Int64) {
+        let sync: Bool
+        switch fsync {
+        case .batch: sync = true
+        case .never: sync = false
+        case .interval(let ms): sync = now - lastSync >= Int64(ms) * 1_000_000
+        }
+        var failures = 0
+        while true {
+            // The error is returned as a value: a typed-throws closure through `withUnsafeBytes` crashes the 6.3
+            // compiler's IR generation.
+            let failure: LogError? = batch.withUnsafeBytes { bytes in
+                do throws(LogError) {
+                    try log.append(batch: bytes, firstOffset: batchFirstOffset, recordCount: accumulator.count, sync: sync)
+                    return nil
+                } catch {
+                    return error
+                }
+            }
+            if let error = failure {
+                // Never drop: report once, wait, retry the same batch at the same offset (e.g. until disk space
+                // returns). The rings fill meanwhile and push back on the brokers.
+                IngestCounters.bump(counters.writeErrors)
+                if failures == 0 { onEvent(.writeFailed("\(error)")) }
+                failures += 1
+                signal.sleep(timeoutMilliseconds: Int32(min(1000, 10 << min(failures, 7))))
+                continue
+            }
+            if failures > 0 { onEvent(.writeRecovered) }
+            break
+        }
+        let count = UInt64(accumulator.count)
+        let durableNow = Self.wallMicros()
+        counters.recordBatch(size: count)
+        IngestCounters.bump(counters.recordsWritten, by: count)
+        IngestCounters.bump(counters.receiveLatencyMicros, by: UInt64(max(0, Int64(count) * durableNow - batchReceivedAtSum)))
+        batchFirstOffset += count
+        batch.removeAll(keepingCapacity: true)
+        accumulator.reset()
+        batchReceivedAtSum = 0
+        if sync || fsync == .never {
+            if sync { lastSync = now }
+            publishDurable()
+        } else {
+            unsynced = true
+        }
+    }
+
+    private func syncNow() {
+        do {
+            try log.sync()
+            lastSync = Self.monotonicNow()
+            publishDurable()
+        } catch {
+            IngestCounters.bump(counters.writeErrors)
+            onEvent(.writeFailed("\(error)"))
+        }
+    }
+
+    /// Everything written so far is durable: let each MQTT thread release its acknowledgements.
+    private func publishDurable() {
+        unsynced = false
+        for source in sources where source.ring.durable.load(ordering: .relaxed) < source.writtenTail {
+            source.ring.durable.store(source.writtenTail, ordering: .releasing)
+            source.wakeConnection()
+        }
+    }
+
+    private func idle(now: Int64) {
+        signal.prepareToSleep()
+        if sources.contains(where: { $0.ring.availableCount > 0 }) || stopRequested.load(ordering: .acquiring) {
+            signal.cancelSleep()
+            return
+        }
+        var timeout: Int64 = 100_000_000  // 100 ms when idle
+        if !accumulator.isEmpty { timeout = min(timeout, accumulator.lingerRemaining(now: now)) }
+        if unsynced, case .interval(let ms) = fsync {
+            timeout = min(timeout, max(0, lastSync + Int64(ms) * 1_000_000 - now))
+        }
+        signal.sleep(timeoutMilliseconds: Int32((timeout + 999_999) / 1_000_000))
+    }
+
+    private static func wallMicros() -> Int64 {
+        WallClockTime.now().nanosecondsSinceEpoch / 1000
+    }
+}

@@ -1,0 +1,135 @@
+import Glibc
+import Synchronization
+
+/// The MQTT thread's side of the hot path: copies each message into its connection's ring (no allocation, no
+/// lock), applies `buffer.when_full`, and reports acknowledgements releasable only once the writer made every
+/// message handed over so far durable.
+final class RingHandler: MQTTMessageHandler {
+    let ring: MessageRing
+    private let policy: WhenFull
+    private let counters: IngestCounters
+    private let writer: WriterSignal
+    /// Room kept free before reading the next packet (the largest message expected), so a callback never waits.
+    private let headroom: Int
+    /// Stop reading when this many QoS ≥ 1 messages wait for their acknowledgements: commit first.
+    private let commitCount: Int
+    private var unacknowledged = 0
+    /// Packet ids of QoS ≥ 1 messages taken but not yet acknowledged (bounded; preallocated).
+    private var heldPacketIDs: [UInt16] = []
+    /// Packet ids whose acknowledgement was lost with the last connection: the broker redelivers them.
+    private var redeliveryExpected: Set<UInt16> = []
+    private var expectedRedeliveries = 0
+    private var seenSinceReconnect = 0
+    private let onDrop: (_ reason: String, _ total: UInt64) -> Void
+    private let oversize: OversizeReporter
+
+    init(
+        ring: MessageRing,
+        policy: WhenFull,
+        maxPayloadBytes: Int,
+        commitCount: Int,
+        counters: IngestCounters,
+        writer: WriterSignal,
+        onOversize: @escaping (_ topic: String, _ size: Int, _ total: UInt64) -> Void,
+        onDrop: @escaping (_ reason: String, _ total: UInt64) -> Void
+    ) {
+        self.ring = ring
+        self.policy = policy
+        self.counters = counters
+        self.writer = writer
+        self.headroom = min(ring.arenaCapacity, maxPayloadBytes + 1024)
+        self.commitCount = max(1, commitCount)
+        self.onDrop = onDrop
+        self.oversize = OversizeReporter(maxPayloadBytes: maxPayloadBytes, counters: counters, report: onOversize)
+        heldPacketIDs.reserveCapacity(Self.heldCapacity)
+    }
+
+    /// How many held packet ids are remembered for duplicate counting (beyond it, duplicates go uncounted).
+    private static let heldCapacity = 65_536
+
+    var canAcceptMore: Bool {
+        if unacknowledged >= commitCount { return false }
+        // With a drop policy the socket keeps being read and QoS 0 overflow is dropped instead.
+        return policy != .block || ring.hasRoom(forBytes: headroom)
+    }
+
+    func handle(_ message: MQTTInboundMessage) {
+        oversize.check(topic: message.topic, size: message.payload.count)
+        let now = WallClockTime.now().nanosecondsSinceEpoch
+        var droppedOldest = 0
+        while true {
+            let result = ring.push(
+                topic: message.topic,
+                payload: message.payload,
+                qos: message.qos,
+                retain: message.retain,
+                packetID: UInt16(truncatingIfNeeded: message.packetID),
+                receivedAt: now,
+                dropPolicy: policy,
+                droppedOldest: &droppedOldest
+            )
+            if droppedOldest > 0 {
+                report(dropped: UInt64(droppedOldest), reason: "buffer full (drop_oldest)")
+                droppedOldest = 0
+            }
+            switch result {
+            case .queued:
+                if message.qos > 0 { noteHeld(UInt16(truncatingIfNeeded: message.packetID)) }
+                writer.notify()
+                return
+            case .dropped:
+                report(dropped: 1, reason: "buffer full (\(policy.rawValue))")
+                return
+            case .tooLarge:
+                let total = counters.droppedTooLarge.wrappingAdd(1, ordering: .relaxed).newValue
+                onDrop("message of \(message.payload.count) bytes is larger than buffer.capacity_bytes", total)
+                return
+            case .full:
+                // Only when a message is larger than the headroom kept, or a QoS ≥ 1 message meets a full ring under
+                // a drop policy: wait for the writer (bounded by its progress), never drop it.
+                IngestCounters.bump(counters.ringFullWaits)
+                writer.notify()
+                var pause = timespec(tv_sec: 0, tv_nsec: 50_000)
+                nanosleep(&pause, nil)
+            }
+        }
+    }
+
+    private func noteHeld(_ packetID: UInt16) {
+        unacknowledged += 1
+        if heldPacketIDs.count < Self.heldCapacity { heldPacketIDs.append(packetID) }
+        guard !redeliveryExpected.isEmpty else { return }
+        seenSinceReconnect += 1
+        if redeliveryExpected.remove(packetID) != nil {
+            IngestCounters.bump(counters.duplicatesRedelivered)
+        } else if seenSinceReconnect > expectedRedeliveries {
+            // The broker resends its in-flight messages first; past them, a matching id is a new message.
+            redeliveryExpected.removeAll()
+        }
+    }
+
+    func connectionLost() {
+        redeliveryExpected = Set(heldPacketIDs)
+        expectedRedeliveries = redeliveryExpected.count
+        seenSinceReconnect = 0
+        heldPacketIDs.removeAll(keepingCapacity: true)
+        unacknowledged = 0
+    }
+
+    private func report(dropped: UInt64, reason: String) {
+        let total = counters.droppedRingFull.wrappingAdd(dropped, ordering: .relaxed).newValue
+        // Counted always; logged at the first drop and whenever the total passes a power of two (no flooding).
+        if (total - dropped).leadingZeroBitCount != total.leadingZeroBitCount {
+            onDrop(reason, total)
+        }
+    }
+
+    func commit() -> Bool {
+        let durable = ring.durable.load(ordering: .acquiring) >= ring.publishedCount
+        if durable && unacknowledged > 0 {
+            unacknowledged = 0
+            heldPacketIDs.removeAll(keepingCapacity: true)
+        }
+        return durable
+    }
+}

@@ -1,0 +1,174 @@
+@testable import FastIngest
+import Testing
+
+@Suite("MessageRing")
+struct MessageRingTests {
+    private func push(
+        _ ring: MessageRing,
+        _ topic: String,
+        _ payload: [UInt8],
+        qos: UInt8 = 0,
+        policy: WhenFull = .block,
+        dropped: inout Int
+    ) -> MessageRing.PushResult {
+        Array(topic.utf8).withUnsafeBytes { t in
+            payload.withUnsafeBytes { p in
+                ring.push(
+                    topic: t, payload: p, qos: qos, retain: qos == 2, packetID: UInt16(qos) * 7,
+                    receivedAt: Int64(payload.count), dropPolicy: policy, droppedOldest: &dropped)
+            }
+        }
+    }
+
+    private func push(_ ring: MessageRing, _ topic: String, _ payload: [UInt8], qos: UInt8 = 0, policy: WhenFull = .block)
+        -> MessageRing.PushResult
+    {
+        var dropped = 0
+        return push(ring, topic, payload, qos: qos, policy: policy, dropped: &dropped)
+    }
+
+    /// Pops one message as (topic, payload, qos, retain, packetID, receivedAt).
+    private func pop(_ ring: MessageRing) -> (String, [UInt8], UInt8, Bool, UInt16, Int64)? {
+        var out: (String, [UInt8], UInt8, Bool, UInt16, Int64)?
+        let result = ring.consume { m in
+            out = (String(decoding: m.topic, as: UTF8.self), Array(m.payload), m.qos, m.retain, m.packetID, m.receivedAt)
+            return true
+        } rollback: {
+            out = nil
+        }
+        return result == true ? out : nil
+    }
+
+    @Test func capacityRoundsUpToAPowerOfTwo() {
+        #expect(MessageRing(messages: 1000, bytes: 4096).slotCount == 1024)
+        #expect(MessageRing(messages: 1024, bytes: 4096).slotCount == 1024)
+        #expect(MessageRing(messages: 1, bytes: 4096).slotCount == 1)
+    }
+
+    @Test func messagesComeOutInOrderWithExactBytesAndFields() {
+        let ring = MessageRing(messages: 64, bytes: 4096)
+        var expected: [(String, [UInt8], UInt8)] = []
+        for i in 0..<40 {
+            let payload = (0..<(i % 7)).map { UInt8(truncatingIfNeeded: $0 * 37 + i) }
+            let qos = UInt8(i % 3)
+            #expect(push(ring, "t/\(i)", payload, qos: qos) == .queued)
+            expected.append(("t/\(i)", payload, qos))
+        }
+        #expect(ring.availableCount == 40)
+        for (topic, payload, qos) in expected {
+            let m = pop(ring)
+            #expect(m?.0 == topic)
+            #expect(m?.1 == payload)
+            #expect(m?.2 == qos)
+            #expect(m?.3 == (qos == 2))
+            #expect(m?.4 == UInt16(qos) * 7)
+            #expect(m?.5 == Int64(payload.count))
+        }
+        #expect(pop(ring) == nil)
+        #expect(ring.consumedCount == 40)
+    }
+
+    @Test func arenaWrapsWithoutCorruptingMessages() {
+        // 100-byte arena, 30-byte messages: every few pushes the next one does not fit at the end and wraps.
+        let ring = MessageRing(messages: 8, bytes: 100)
+        for round in 0..<50 {
+            let payload = [UInt8](repeating: UInt8(round), count: 28)
+            #expect(push(ring, "ab", payload) == .queued, "round \(round)")
+            #expect(push(ring, "cd", payload.map { $0 &+ 1 }) == .queued, "round \(round)")
+            #expect(pop(ring)?.1 == payload)
+            #expect(pop(ring)?.1 == payload.map { $0 &+ 1 })
+        }
+    }
+
+    @Test func fullByBytesOrSlotsBlocksUnderBlockPolicy() {
+        let bySlots = MessageRing(messages: 2, bytes: 4096)
+        #expect(push(bySlots, "a", [1]) == .queued)
+        #expect(push(bySlots, "a", [2]) == .queued)
+        #expect(push(bySlots, "a", [3]) == .full)
+        #expect(!bySlots.hasRoom(forBytes: 1))
+        _ = pop(bySlots)
+        #expect(push(bySlots, "a", [3]) == .queued)
+
+        let byBytes = MessageRing(messages: 64, bytes: 64)
+        #expect(push(byBytes, "a", [UInt8](repeating: 0, count: 40)) == .queued)
+        #expect(push(byBytes, "a", [UInt8](repeating: 0, count: 40)) == .full)
+        #expect(push(byBytes, "a", [UInt8](repeating: 0, count: 200)) == .tooLarge)
+    }
+
+    @Test func dropNewestDropsOnlyQoS0() {
+        let ring = MessageRing(messages: 2, bytes: 4096)
+        #expect(push(ring, "a", [1], qos: 1) == .queued)
+        #expect(push(ring, "a", [2], qos: 0) == .queued)
+        #expect(push(ring, "a", [3], qos: 0, policy: .dropNewest) == .dropped)
+        #expect(push(ring, "a", [4], qos: 1, policy: .dropNewest) == .full)
+        #expect(pop(ring)?.1 == [1])
+        #expect(pop(ring)?.1 == [2])
+        #expect(pop(ring) == nil)
+    }
+
+    @Test func dropOldestDiscardsOldestQoS0AndNeverQoS1() {
+        let ring = MessageRing(messages: 4, bytes: 4096)
+        for i in 0..<4 { #expect(push(ring, "a", [UInt8(i)], qos: 0) == .queued) }
+        var dropped = 0
+        #expect(push(ring, "a", [9], qos: 0, policy: .dropOldest, dropped: &dropped) == .queued)
+        #expect(dropped == 1)
+        #expect(pop(ring)?.1 == [1])
+
+        let qos1First = MessageRing(messages: 2, bytes: 4096)
+        #expect(push(qos1First, "a", [1], qos: 1) == .queued)
+        #expect(push(qos1First, "a", [2], qos: 0) == .queued)
+        dropped = 0
+        // The oldest is QoS 1: it is never discarded; the new QoS 0 message is dropped instead.
+        #expect(push(qos1First, "a", [3], qos: 0, policy: .dropOldest, dropped: &dropped) == .dropped)
+        #expect(dropped == 0)
+        #expect(push(qos1First, "a", [4], qos: 1, policy: .dropOldest, dropped: &dropped) == .full)
+        #expect(pop(qos1First)?.1 == [1])
+    }
+
+    @Test func consumerCanDeclineAndRetry() {
+        let ring = MessageRing(messages: 4, bytes: 4096)
+        _ = push(ring, "a", [1])
+        #expect(ring.consume({ _ in false }, rollback: {}) == false)
+        #expect(ring.availableCount == 1)
+        #expect(pop(ring)?.1 == [1])
+    }
+
+    @Test func concurrentProducerAndConsumerLoseNothing() async {
+        let ring = MessageRing(messages: 256, bytes: 8192)
+        let total = 200_000
+        let producer = Task.detached {
+            var i = 0
+            while i < total {
+                var bytes = withUnsafeBytes(of: UInt64(i).littleEndian) { Array($0) }
+                bytes += [UInt8](repeating: UInt8(truncatingIfNeeded: i), count: i % 50)
+                var dropped = 0
+                let result = Array("seq".utf8).withUnsafeBytes { t in
+                    bytes.withUnsafeBytes { p in
+                        ring.push(
+                            topic: t, payload: p, qos: 1, retain: false, packetID: 0, receivedAt: 0, dropPolicy: .block,
+                            droppedOldest: &dropped)
+                    }
+                }
+                if result == .queued { i += 1 } else { await Task.yield() }
+            }
+        }
+        var next: UInt64 = 0
+        var corrupt = 0
+        while next < UInt64(total) {
+            let result = ring.consume { m in
+                let value = m.payload.loadUnaligned(as: UInt64.self)
+                if value != next || m.payload.count != 8 + Int(next % 50)
+                    || m.payload.dropFirst(8).contains(where: { $0 != UInt8(truncatingIfNeeded: next) })
+                {
+                    corrupt += 1
+                }
+                next += 1
+                return true
+            } rollback: {}
+            if result == nil { await Task.yield() }
+        }
+        await producer.value
+        #expect(next == UInt64(total))
+        #expect(corrupt == 0)
+    }
+}
