@@ -360,8 +360,10 @@ class GrowthWatch:
     """Polls the size of the gateway's output; remembers the first and the last growth (wall clock) and the
     gateway's CPU time at the last growth."""
 
-    def __init__(self, path, gateway, broker, poll_s):
+    def __init__(self, path, gateway, broker, poll_s, armed=lambda: True):
         self.path, self.gateway, self.broker, self.poll_s = path, gateway, broker, poll_s
+        # Until `armed()` holds, size changes only move the baseline (e.g. the log's own files at start-up).
+        self.armed, self.is_armed = armed, False
         self.size = output_size(path)
         self.first_growth = None
         self.last_growth = None
@@ -371,6 +373,11 @@ class GrowthWatch:
         self.box_at_last_growth = None
 
     def poll(self):
+        if not self.is_armed:
+            self.is_armed = bool(self.armed())
+            if not self.is_armed:
+                self.size = output_size(self.path)
+                return
         size = output_size(self.path)
         if size != self.size:
             now_wall, now_mono = time.time(), time.monotonic()
@@ -684,7 +691,8 @@ def run_drain_gateway(tools, args, n, rep_dir):
         time.sleep(0.1)
         cpu_b0, box0 = broker.cpu_seconds(), box_snapshot()
         gateway, target, _ = start_gateway(tools, args, rep_dir, broker, 1, cid, False)
-        watch = GrowthWatch(target, gateway, broker, args.poll_ms / 1000)
+        watch = GrowthWatch(target, gateway, broker, args.poll_ms / 1000,
+                            armed=lambda: find_log_line(gateway.stderr(), "MQTT connected"))
         problem = watch.run_until_settled(args.settle, time.monotonic() + args.run_timeout)
         if problem:
             res["error"] = problem + ": " + tail(gateway.stderr())

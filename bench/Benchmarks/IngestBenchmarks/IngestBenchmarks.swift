@@ -7,8 +7,8 @@ import FastIngest
 // The checked-in thresholds (../../Thresholds/IngestBenchmarks.<name>.p90.json) hold `mallocCountTotal` at 0 once
 // the warm-up iteration has grown the reused buffers: `swift package --disable-sandbox benchmark thresholds check`.
 //
-// Not benchmarked yet: `MessageRing` push/pop and `BatchAccumulator` are `package` declarations, which a nested
-// package cannot see (README.md in this folder lists what would have to become `public`).
+// Everything runs on one thread: the ring benchmarks measure the per-message work of both ends, not the cost of
+// handing cache lines between the MQTT thread and the writer thread.
 
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
@@ -39,6 +39,39 @@ let benchmarks: @Sendable () -> Void = {
             binaryFixture.encodeOne()
         }
         blackHole(binaryFixture.finishIteration())
+    }
+
+    // MessageRing: 1000 pushes (36 B topic + 256 B payload copied into the arena), then 1000 consumes. The arena
+    // wraps every ~14 iterations.
+    let ring = RingFixture()
+    Benchmark("RingPushConsume256B") { benchmark in
+        for _ in 0..<(benchmark.scaledIterations.count / RingFixture.burst) {
+            ring.pushBurst()
+            ring.consumeAll()
+        }
+        blackHole(ring.finishIteration())
+    }
+
+    // BatchAccumulator: add a ~900 B record, ask whether to close; close (reset) at 1000 records or 1 MiB, the
+    // `batch:` defaults. Pure arithmetic: this is the floor of per-message bookkeeping.
+    let accumulator = AccumulatorFixture()
+    Benchmark("BatchAccumulatorAdd") { benchmark in
+        for _ in benchmark.scaledIterations {
+            accumulator.addOne()
+        }
+        blackHole(accumulator.finishIteration())
+    }
+
+    // The log writer's per-message work without I/O, as LogWriter.take does it: ring push, consume, local-log
+    // record frame (LogRecordEncoder.begin), envelope JSON straight into the batch, frame finish (CRC-32C),
+    // accumulator; the batch buffer is reset (capacity kept) where the writer would write it.
+    let writer = WriterPathFixture()
+    Benchmark("WriterPathJSON256B") { benchmark in
+        for _ in 0..<(benchmark.scaledIterations.count / RingFixture.burst) {
+            writer.pushBurst()
+            writer.drain()
+        }
+        blackHole(writer.finishIteration())
     }
 
     // `JSONPayload.appendCanonical` starts from empty scratch storage on every call, so it allocates for payloads
@@ -118,6 +151,172 @@ final class EnvelopeFixture: @unchecked Sendable {
         encodeOne()
         _ = finishIteration()
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// A ring of 4096 slots and 4 MiB, filled and drained in bursts.
+final class RingFixture: @unchecked Sendable {
+    // @unchecked: as for EnvelopeFixture (producer and consumer are the same thread here).
+    static let burst = 100
+    private let ring = MessageRing(messages: 4096, bytes: 4 << 20)
+    private let topic: [UInt8] = Array("plant/7/line/3/sensor/0042/telemetry".utf8)
+    private let payload = Payloads.json256
+    private var clock = SyntheticClock()
+    private var packetID: UInt16 = 0
+    private var consumedBytes = 0
+
+    @inline(__always)
+    func pushBurst() {
+        var droppedOldest = 0
+        topic.withUnsafeBytes { topicBytes in
+            payload.withUnsafeBytes { payloadBytes in
+                for _ in 0..<Self.burst {
+                    packetID = packetID == UInt16.max ? 1 : packetID + 1
+                    let result = ring.push(
+                        topic: topicBytes,
+                        payload: payloadBytes,
+                        qos: 1,
+                        retain: false,
+                        packetID: packetID,
+                        receivedAt: clock.next().nanosecondsSinceEpoch,
+                        dropPolicy: .block,
+                        droppedOldest: &droppedOldest
+                    )
+                    precondition(result == .queued)
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    func consumeAll() {
+        while ring.consume({ message in
+            consumedBytes &+= message.topic.count &+ message.payload.count &+ Int(message.packetID & 1)
+            return true
+        }, rollback: {}) == true {}
+    }
+
+    func finishIteration() -> Int {
+        defer { consumedBytes = 0 }
+        return consumedBytes
+    }
+}
+
+/// A `BatchAccumulator` with the `batch:` defaults (1000 records, 1 MiB, linger 5 ms).
+final class AccumulatorFixture: @unchecked Sendable {
+    // @unchecked: as for EnvelopeFixture.
+    private var accumulator = BatchAccumulator(maxMessages: 1000, maxBytes: 1 << 20, lingerMilliseconds: 5)
+    private var now: Int64 = 1_000_000_000
+    private var batches = 0
+
+    @inline(__always)
+    func addOne() {
+        now &+= 4_321
+        accumulator.add(size: 912, qos: 1, now: now)
+        if accumulator.shouldClose(now: now, sourceIsEmpty: false) {
+            batches &+= 1
+            accumulator.reset()
+        }
+    }
+
+    func finishIteration() -> Int {
+        defer { batches = 0 }
+        return batches
+    }
+}
+
+/// Ring → log record frame → envelope → accumulator, as the log writer does it, minus the write.
+final class WriterPathFixture: @unchecked Sendable {
+    // @unchecked: as for EnvelopeFixture.
+    private let ring = MessageRing(messages: 4096, bytes: 4 << 20)
+    private let topic: [UInt8] = Array("plant/7/line/3/sensor/0042/telemetry".utf8)
+    private let payload = Payloads.json256
+    private var encoder = EnvelopeEncoder(
+        brokerURL: "mqtt://127.0.0.1:1883",
+        clientID: "rivven-mqtt-bench",
+        parseJSONPayload: true,
+        includeMetadata: true
+    )
+    private var accumulator = BatchAccumulator(maxMessages: 1000, maxBytes: 1 << 20, lingerMilliseconds: 5)
+    private var batch: [UInt8] = []
+    private var clock = SyntheticClock()
+    private var packetID: UInt16 = 0
+    private var nextOffset: UInt64 = 0
+    private var batchesClosed = 0
+
+    @inline(__always)
+    func pushBurst() {
+        var droppedOldest = 0
+        topic.withUnsafeBytes { topicBytes in
+            payload.withUnsafeBytes { payloadBytes in
+                for _ in 0..<RingFixture.burst {
+                    packetID = packetID == UInt16.max ? 1 : packetID + 1
+                    let result = ring.push(
+                        topic: topicBytes,
+                        payload: payloadBytes,
+                        qos: 1,
+                        retain: false,
+                        packetID: packetID,
+                        receivedAt: clock.next().nanosecondsSinceEpoch,
+                        dropPolicy: .block,
+                        droppedOldest: &droppedOldest
+                    )
+                    precondition(result == .queued)
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    func drain() {
+        while takeOne() {}
+    }
+
+    @inline(__always)
+    private func takeOne() -> Bool {
+        let start = batch.count
+        var receivedAt: Int64 = 0
+        let offset = nextOffset
+        let consumed = ring.consume({ message in
+            receivedAt = message.receivedAt
+            let mark = LogRecordEncoder.begin(
+                offset: offset,
+                receiveTimeMicros: message.receivedAt / 1000,
+                topic: message.topic,
+                qos: message.qos,
+                retain: message.retain,
+                key: nil,
+                valueIsEnvelope: true,
+                into: &batch
+            )
+            encoder.encode(
+                topic: message.topic,
+                payload: message.payload,
+                qos: message.qos,
+                retain: message.retain,
+                pkid: Int(message.packetID),
+                receivedAt: WallClockTime(nanosecondsSinceEpoch: message.receivedAt),
+                encodedAt: WallClockTime(nanosecondsSinceEpoch: message.receivedAt &+ 41_273),
+                into: &batch
+            )
+            LogRecordEncoder.finish(mark, into: &batch)
+            return true
+        }, rollback: {})
+        guard consumed == true else { return false }
+        nextOffset &+= 1
+        accumulator.add(size: batch.count - start, qos: 1, now: receivedAt)
+        if accumulator.shouldClose(now: receivedAt, sourceIsEmpty: false) {
+            // Here the writer appends `batch` to the log (and fsyncs); the benchmark only recycles the buffer.
+            batchesClosed &+= 1
+            batch.removeAll(keepingCapacity: true)
+            accumulator.reset()
+        }
+        return true
+    }
+
+    func finishIteration() -> Int {
+        defer { batchesClosed = 0 }
+        return batchesClosed &+ batch.count
     }
 }
 
