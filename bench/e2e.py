@@ -506,7 +506,8 @@ def run_live_baseline(tools, args, n, rep_dir):
             m = re.search(r"count=(\d+) of", sub.stderr())
             received = int(m.group(1)) if m else None
         res["records"] = received
-        res["loss"] = n - received if received is not None else None
+        # Loss only means something when the publisher got all N out.
+        res["loss"] = n - received if received is not None and pub.status == 0 else None
         if not finished:
             res["error"] = "timeout"
             return res
@@ -604,6 +605,9 @@ def finish_gateway(tools, args, res, gateway, target, n):
     gateway.stop(args.stop_grace)
     res["gateway_rc"] = gateway.status
     res["gateway_cpu_total_s"] = gateway.rusage_cpu
+    opened = find_log_line(gateway.stderr(), "local log open")
+    if opened:
+        res["log_writer"], res["log_fsync"] = opened.get("log.writer"), opened.get("log.fsync")
     stopped = find_log_line(gateway.stderr(), "stopped")
     if stopped:
         res["stopped_line"] = {k: v for k, v in stopped.items() if k not in ("ts", "level", "logger", "msg")}
@@ -660,6 +664,8 @@ def run_live_gateway(tools, args, n, rep_dir):
             res.update(box_load(box0, watch.box_at_last_growth,
                                 total(res["cpu_s"], res["broker_cpu_s"], pub.rusage_cpu)))
         finish_gateway(tools, args, res, gateway, target, n)
+        if pub.status != 0:
+            res["loss"] = None  # the publisher did not get all N out: nothing to compare with
         return res
     finally:
         for p in (pub, gateway):
@@ -774,6 +780,9 @@ def summarize(results, scenarios, sizes):
                 row["gateway_peak_rss_kib"] = max((r["peak_rss_kib"] for r in runs if r.get("peak_rss_kib")),
                                                   default=None)
                 row["gateway_sink"] = runs[0].get("sink") if runs else None
+                writers = sorted({r["log_writer"] for r in runs if r.get("log_writer")})
+                if writers:
+                    row["gateway_sink"] += f" ({'/'.join(writers)})"
         b, g = row["baseline_msgs_per_s"], row["gateway_msgs_per_s"]
         row["ratio"] = g / b if b and g else None
         rows.append(row)
@@ -838,7 +847,8 @@ def main():
                     help="N for every scenario (default: 200000 live, 50000 drain)")
     ap.add_argument("--drain-messages", type=int, default=0, help="N for the drain scenario only")
     ap.add_argument("--payload", type=int, default=256, help="payload bytes (default 256)")
-    ap.add_argument("--runs", type=int, default=1, help="runs per scenario and subject; the median is reported")
+    ap.add_argument("--runs", type=int, default=3,
+                    help="runs per scenario and subject, interleaved; the median is reported (default 3)")
     ap.add_argument("--scenarios", default="live,drain")
     ap.add_argument("--subjects", default="mqsub,rivven-mqtt", help="mqsub (baseline), rivven-mqtt, or both")
     ap.add_argument("--sink", choices=["auto", "log", "output"], default="auto",

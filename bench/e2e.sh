@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end throughput of rivven-mqtt against a same-run libmosquitto baseline, on this machine.
 #
-#   bench/e2e.sh                                  # live QoS 0 (N=200000) and QoS 1 drain (N=50000), 256 B, 1 run
-#   bench/e2e.sh --runs 3 --json results.json     # median of 3, raw data as JSON
+#   bench/e2e.sh                                  # live QoS 0 (N=200000) and QoS 1 drain (N=50000), 256 B, 3 runs (median)
+#   bench/e2e.sh --runs 5 --json results.json     # median of 5, raw data as JSON
 #   bench/e2e.sh --messages 20000 --payload 64    # smaller and faster (N for both scenarios)
 #   bench/e2e.sh --scenarios drain --drain-messages 100000
 #
