@@ -190,10 +190,13 @@ final class RingFixture: @unchecked Sendable {
 
     @inline(__always)
     func consumeAll() {
-        while ring.consume({ message in
-            consumedBytes &+= message.topic.count &+ message.payload.count &+ Int(message.packetID & 1)
-            return true
-        }, rollback: {}) == true {}
+        while ring.consume(
+            { message in
+                consumedBytes &+= message.topic.count &+ message.payload.count &+ Int(message.packetID & 1)
+                return true
+            },
+            rollback: {}
+        ) == true {}
     }
 
     func finishIteration() -> Int {
@@ -277,31 +280,34 @@ final class WriterPathFixture: @unchecked Sendable {
         let start = batch.count
         var receivedAt: Int64 = 0
         let offset = nextOffset
-        let consumed = ring.consume({ message in
-            receivedAt = message.receivedAt
-            let mark = LogRecordEncoder.begin(
-                offset: offset,
-                receiveTimeMicros: message.receivedAt / 1000,
-                topic: message.topic,
-                qos: message.qos,
-                retain: message.retain,
-                key: nil,
-                valueIsEnvelope: true,
-                into: &batch
-            )
-            encoder.encode(
-                topic: message.topic,
-                payload: message.payload,
-                qos: message.qos,
-                retain: message.retain,
-                pkid: Int(message.packetID),
-                receivedAt: WallClockTime(nanosecondsSinceEpoch: message.receivedAt),
-                encodedAt: WallClockTime(nanosecondsSinceEpoch: message.receivedAt &+ 41_273),
-                into: &batch
-            )
-            LogRecordEncoder.finish(mark, into: &batch)
-            return true
-        }, rollback: {})
+        let consumed = ring.consume(
+            { message in
+                receivedAt = message.receivedAt
+                let mark = LogRecordEncoder.begin(
+                    offset: offset,
+                    receiveTimeMicros: message.receivedAt / 1000,
+                    topic: message.topic,
+                    qos: message.qos,
+                    retain: message.retain,
+                    key: nil,
+                    valueIsEnvelope: true,
+                    into: &batch
+                )
+                encoder.encode(
+                    topic: message.topic,
+                    payload: message.payload,
+                    qos: message.qos,
+                    retain: message.retain,
+                    pkid: Int(message.packetID),
+                    receivedAt: WallClockTime(nanosecondsSinceEpoch: message.receivedAt),
+                    encodedAt: WallClockTime(nanosecondsSinceEpoch: message.receivedAt &+ 41_273),
+                    into: &batch
+                )
+                LogRecordEncoder.finish(mark, into: &batch)
+                return true
+            },
+            rollback: {}
+        )
         guard consumed == true else { return false }
         nextOffset &+= 1
         accumulator.add(size: batch.count - start, qos: 1, now: receivedAt)
