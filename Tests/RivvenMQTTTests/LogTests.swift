@@ -222,7 +222,9 @@ struct LogTests {
             #expect(await gateway.process.waitForStderr(containing: "cannot write the local log"))
             try await broker.restart()
             #expect(await gateway.process.waitForStderr(containing: "MQTT connection lost"))
-            #expect(await Eventually.wait { gateway.process.stderrText.components(separatedBy: "MQTT connected").count - 1 >= 2 })
+            #expect(
+                await Eventually.wait { gateway.process.stderrText.components(separatedBy: "MQTT connected").count - 1 >= 2 },
+                "\(gateway.process.stderrText)\n\(broker.currentRunLog)")
             _ = try await BinaryProcess.runChecked(prlimit, ["--pid", "\(pid)", "--fsize=unlimited:unlimited"])
             let records = await gateway.waitForRecords(7, timeout: .seconds(60))
             let payloads = records.compactMap { $0[path: "data", "payload"] as? Int }

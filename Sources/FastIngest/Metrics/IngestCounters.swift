@@ -36,6 +36,8 @@ public final class IngestCounters: Sendable {
     package let droppedRingFull = Atomic<UInt64>(0)
     /// Messages dropped because they are larger than the whole ring arena (`buffer.capacity_bytes`).
     package let droppedTooLarge = Atomic<UInt64>(0)
+    /// Messages not written because the process stopped while the log could not be written (disk full).
+    package let droppedUnwritable = Atomic<UInt64>(0)
     /// Messages received again after a reconnect whose earlier copy was already taken (broker redelivery).
     package let duplicatesRedelivered = Atomic<UInt64>(0)
     /// Times the MQTT thread had to wait for ring space inside a callback (the ring was full despite backpressure).

@@ -22,6 +22,7 @@ public struct IngestMetricsSnapshot: Sendable, Equatable {
     public var oversizeMessages: UInt64 = 0
     public var droppedRingFull: UInt64 = 0
     public var droppedTooLarge: UInt64 = 0
+    public var droppedUnwritable: UInt64 = 0
     public var duplicatesRedelivered: UInt64 = 0
     public var ringFullWaits: UInt64 = 0
     public var logTruncatedBytes: UInt64 = 0
@@ -64,6 +65,7 @@ public struct IngestMetricsSnapshot: Sendable, Equatable {
             ("batch_count", batchCount), ("records_written", recordsWritten), ("write_errors", writeErrors),
             ("reconnects", reconnects), ("qos_downgrades", qosDowngrades), ("oversize_messages", oversizeMessages),
             ("dropped_ring_full", droppedRingFull), ("dropped_too_large", droppedTooLarge),
+            ("dropped_unwritable", droppedUnwritable),
             ("duplicates_redelivered", duplicatesRedelivered), ("ring_full_waits", ringFullWaits),
             ("log_truncated_bytes", logTruncatedBytes),
         ]
@@ -106,6 +108,7 @@ extension IngestCounters {
         s.oversizeMessages = take(oversizeMessages)
         s.droppedRingFull = take(droppedRingFull)
         s.droppedTooLarge = take(droppedTooLarge)
+        s.droppedUnwritable = take(droppedUnwritable)
         s.duplicatesRedelivered = take(duplicatesRedelivered)
         s.ringFullWaits = take(ringFullWaits)
         s.logTruncatedBytes = take(logTruncatedBytes)

@@ -68,7 +68,7 @@ public final class IngestPipeline: Sendable {
                 "messages_received": "\(snapshot.messagesReceived)",
                 "records_written": "\(snapshot.recordsWritten)",
                 "batches": "\(snapshot.batchCount)",
-                "dropped": "\(snapshot.droppedRingFull + snapshot.droppedTooLarge)",
+                "dropped": "\(snapshot.droppedRingFull + snapshot.droppedTooLarge + snapshot.droppedUnwritable)",
                 "metrics": "\(snapshot.json)",
             ]
         )
@@ -158,6 +158,13 @@ public final class IngestPipeline: Sendable {
                 )
             case .writeRecovered:
                 writerLogger.notice("local log writes recovered")
+            case .abandoned(let count):
+                writerLogger.error(
+                    """
+                    stopped with \(count) messages not written: the local log could not be written; QoS 1/2 \
+                    messages were not acknowledged and stay with the broker for a persistent session
+                    """
+                )
             }
         }
         writer.start()

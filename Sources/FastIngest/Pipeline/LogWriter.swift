@@ -40,6 +40,8 @@ final class LogWriter: @unchecked Sendable {
     enum Event {
         case writeFailed(String)
         case writeRecovered
+        /// Stopped with this many messages unwritten (the log kept failing).
+        case abandoned(UInt64)
     }
 
     let signal: WriterSignal
@@ -49,6 +51,10 @@ final class LogWriter: @unchecked Sendable {
     private let counters: IngestCounters
     private let onEvent: (Event) -> Void
     private let stopRequested = Atomic<Bool>(false)
+    /// Monotonic deadline after a stop request past which a write that keeps failing is abandoned.
+    private let stopDeadline = Atomic<Int64>(.max)
+    /// How long a stop waits for a failing log to recover before abandoning what is unwritten.
+    static let stopGraceNanoseconds: Int64 = 8_000_000_000
     private var thread: DriverThread?
 
     private var accumulator: BatchAccumulator
@@ -91,8 +97,12 @@ final class LogWriter: @unchecked Sendable {
         thread = DriverThread(name: "log-writer") { [self] in self.run() }
     }
 
-    /// Asks the writer to write what is queued and stop. Call after the producers stopped.
+    /// Asks the writer to write what is queued and stop. Call after the producers stopped. If the log cannot be
+    /// written (disk full) the writer gives up after `stopGraceNanoseconds`: the messages it could not write are
+    /// counted and reported; their acknowledgements were never sent, so the broker keeps QoS ≥ 1 messages of a
+    /// persistent session for the next start.
     func stop() {
+        stopDeadline.store(Self.monotonicNow() + Self.stopGraceNanoseconds, ordering: .relaxed)
         stopRequested.store(true, ordering: .releasing)
         signal.wake()
     }
@@ -125,7 +135,10 @@ final class LogWriter: @unchecked Sendable {
             let now = Self.monotonicNow()
             let sourcesEmpty = !accumulator.isFull
             if accumulator.shouldClose(now: now, sourceIsEmpty: sourcesEmpty || stopping) || (stopping && !accumulator.isEmpty) {
-                flush(now: now)
+                if !flush(now: now) {
+                    abandonUnwritten()
+                    return
+                }
                 continue
             }
             if unsynced, case .interval(let ms) = fsync, now - lastSync >= Int64(ms) * 1_000_000 {
@@ -190,7 +203,8 @@ final class LogWriter: @unchecked Sendable {
         return true
     }
 
-    private func flush(now: Int64) {
+    /// Writes the batch; returns false only when a stop's grace period ran out while the log kept failing.
+    private func flush(now: Int64) -> Bool {
         let sync: Bool
         switch fsync {
         case .batch: sync = true
@@ -215,6 +229,9 @@ final class LogWriter: @unchecked Sendable {
                 IngestCounters.bump(counters.writeErrors)
                 if failures == 0 { onEvent(.writeFailed("\(error)")) }
                 failures += 1
+                if stopRequested.load(ordering: .acquiring) && Self.monotonicNow() > stopDeadline.load(ordering: .relaxed) {
+                    return false
+                }
                 signal.sleep(timeoutMilliseconds: Int32(min(1000, 10 << min(failures, 7))))
                 continue
             }
@@ -236,6 +253,23 @@ final class LogWriter: @unchecked Sendable {
         } else {
             unsynced = true
         }
+        return true
+    }
+
+    /// Stop with an unwritable log: count what cannot be written (the batch and whatever is still queued).
+    private func abandonUnwritten() {
+        var lost = UInt64(accumulator.count)
+        var qos0: UInt64 = 0
+        for source in sources {
+            while source.ring.consume({ message in
+                if message.qos == 0 { qos0 += 1 }
+                return true
+            }, rollback: {}) == true {
+                lost += 1
+            }
+        }
+        IngestCounters.bump(counters.droppedUnwritable, by: lost)
+        onEvent(.abandoned(lost))
     }
 
     private func syncNow() {

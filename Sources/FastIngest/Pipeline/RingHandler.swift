@@ -19,6 +19,9 @@ final class RingHandler: MQTTMessageHandler {
     /// Packet ids whose acknowledgement was lost with the last connection: the broker redelivers them.
     private var redeliveryExpected: Set<UInt16> = []
     private var expectedRedeliveries = 0
+    /// Messages published before the current connection: their acknowledgements died with the old connection, so
+    /// they do not hold back this connection's packets (its CONNECT, SUBSCRIBE, PINGREQ).
+    private var connectionStart: UInt64 = 0
     private var seenSinceReconnect = 0
     private let onDrop: (_ reason: String, _ total: UInt64) -> Void
     private let oversize: OversizeReporter
@@ -109,6 +112,7 @@ final class RingHandler: MQTTMessageHandler {
     }
 
     func connectionLost() {
+        connectionStart = ring.publishedCount
         redeliveryExpected = Set(heldPacketIDs)
         expectedRedeliveries = redeliveryExpected.count
         seenSinceReconnect = 0
@@ -125,7 +129,10 @@ final class RingHandler: MQTTMessageHandler {
     }
 
     func commit() -> Bool {
-        let durable = ring.durable.load(ordering: .acquiring) >= ring.publishedCount
+        let published = ring.publishedCount
+        // Nothing taken on this connection yet: no acknowledgement is queued, so its packets may leave.
+        if published == connectionStart { return true }
+        let durable = ring.durable.load(ordering: .acquiring) >= published
         if durable && unacknowledged > 0 {
             unacknowledged = 0
             heldPacketIDs.removeAll(keepingCapacity: true)
