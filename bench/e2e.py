@@ -26,8 +26,9 @@ loss check (expected - records; negative = duplicates). `log stat` is not polled
 checks every record, which would compete with the gateway for the CPU.
 
 Gateway CPU (user+sys, /proc/PID/stat) is taken at the last log growth, minus the value at the publisher's start
-(live) or from process start (drain, which therefore includes start-up and log open); peak RSS is VmHWM from
-/proc/PID/status just before SIGTERM.
+(live) or when the "MQTT connected" line was first seen (drain; within a poll interval of CONNACK); peak RSS is
+VmHWM from /proc/PID/status just before SIGTERM. other% (box process CPU not spent by this run's broker,
+publisher and subscriber/gateway, in % of one core) shows how much of the box other tenants took meanwhile.
 """
 import argparse
 import atexit
@@ -364,6 +365,7 @@ class GrowthWatch:
         self.path, self.gateway, self.broker, self.poll_s = path, gateway, broker, poll_s
         # Until `armed()` holds, size changes only move the baseline (e.g. the log's own files at start-up).
         self.armed, self.is_armed = armed, False
+        self.cpu_at_arm = self.box_at_arm = None
         self.size = output_size(path)
         self.first_growth = None
         self.last_growth = None
@@ -378,6 +380,7 @@ class GrowthWatch:
             if not self.is_armed:
                 self.size = output_size(self.path)
                 return
+            self.cpu_at_arm, self.box_at_arm = self.gateway.cpu_seconds(), box_snapshot()
         size = output_size(self.path)
         if size != self.size:
             now_wall, now_mono = time.time(), time.monotonic()
@@ -717,10 +720,11 @@ def run_drain_gateway(tools, args, n, rep_dir):
                 output_bytes=watch.size,
                 broker_cpu_s=delta(cpu_b0, watch.broker_cpu_at_last_growth),
             )
-            res["cpu_s"] = watch.cpu_at_last_growth
+            # From the moment the "MQTT connected" line was seen (within a poll interval of CONNACK).
+            res["cpu_s"] = delta(watch.cpu_at_arm, watch.cpu_at_last_growth)
             if res["cpu_s"] is not None and wall > 0:
                 res["cpu_pct"] = 100 * res["cpu_s"] / wall
-            res.update(box_load(box0, watch.box_at_last_growth, total(res["cpu_s"], res["broker_cpu_s"])))
+            res.update(box_load(watch.box_at_arm, watch.box_at_last_growth, total(res["cpu_s"], res["broker_cpu_s"])))
         finish_gateway(tools, args, res, gateway, target, n)
         if args.verify_acks and "error" not in res:
             # Everything PUBACKed: the session must hold nothing to redeliver. mqsub drain waits for 1 message.
@@ -785,6 +789,15 @@ def summarize(results, scenarios, sizes):
                     row["gateway_sink"] += f" ({'/'.join(writers)})"
         b, g = row["baseline_msgs_per_s"], row["gateway_msgs_per_s"]
         row["ratio"] = g / b if b and g else None
+        # Each gateway run against the baseline run just before it (same repetition): robust to a box whose load
+        # changes between repetitions.
+        by_rep = {}
+        for r in results:
+            if r["scenario"] == scenario and "error" not in r and r.get("msgs_per_s"):
+                by_rep.setdefault(r["rep"], {})[r["subject"]] = r["msgs_per_s"]
+        pairs = [v["rivven-mqtt"] / v["mqsub"] for v in by_rep.values() if "rivven-mqtt" in v and "mqsub" in v]
+        row["ratio_paired_median"] = statistics.median(pairs) if pairs else None
+        row["ratios_paired"] = pairs
         rows.append(row)
     return rows
 
@@ -803,13 +816,15 @@ def fmt_loss(row, prefix):
 
 
 def table(rows):
-    head = ("| scenario | QoS | payload B | N | baseline msgs/s (mqsub) | rivven-mqtt msgs/s | ratio | "
+    head = ("| scenario | QoS | payload B | N | baseline msgs/s (mqsub) | rivven-mqtt msgs/s | ratio (paired) | "
             "loss base/gw | gw CPU user+sys s (% core) | gw peak RSS MiB | sink | other% base/gw | runs ok base; gw |")
     lines = [head, "|" + "---|" * 13]
     for r in rows:
         cpu = "-" if r["gateway_cpu_s"] is None else f"{r['gateway_cpu_s']:.2f} ({r['gateway_cpu_pct']:.0f}%)"
         rss = "-" if r["gateway_peak_rss_kib"] is None else f"{r['gateway_peak_rss_kib'] / 1024:.1f}"
         ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        if r["ratio_paired_median"] is not None:
+            ratio += f" ({r['ratio_paired_median']:.2f})"
         lines.append(
             f"| {r['scenario']} | {r['qos']} | {r['payload']} | {r['n']} | {fmt_rate(r['baseline_msgs_per_s'])} | "
             f"{fmt_rate(r['gateway_msgs_per_s'])} | {ratio} | {fmt_loss(r, 'baseline')}/{fmt_loss(r, 'gateway')} | "
