@@ -48,6 +48,8 @@ public final class MQTTConnection: @unchecked Sendable {
     private var connackFailure: String?
     private var fatalError: MQTTError?
     private var rng = SystemRandomNumberGenerator()
+    /// Whether the last read delivered a message (then reading again at once likely finds more).
+    private var deliveredInRead = false
 
     /// Whether a CONNACK was accepted and the connection is up.
     public var isConnected: Bool { connectedFlag.load(ordering: .acquiring) }
@@ -148,7 +150,18 @@ public final class MQTTConnection: @unchecked Sendable {
             // The writer wakes this thread when it made messages durable; the short timeout while acknowledgements
             // or room are awaited bounds the wait should a wake-up be missed.
             let timeout: Int32 = (client.wantsWrite && !durable) || !read ? 2 : 100
-            if client.service(allowRead: read, allowWrite: durable, timeoutMilliseconds: timeout, wakeFD: wakePipe.readFD) {
+            deliveredInRead = false
+            let more: () -> Bool = { [unowned self] in
+                defer { self.deliveredInRead = false }
+                return self.deliveredInRead && self.handler.canAcceptMore
+            }
+            if client.service(
+                allowRead: read,
+                allowWrite: durable,
+                timeoutMilliseconds: timeout,
+                wakeFD: wakePipe.readFD,
+                readMore: more
+            ) {
                 wakePipe.drain()
             }
         }
@@ -338,6 +351,7 @@ extension MQTTConnection: MosquittoClientDelegate {
         retain: Bool,
         messageID: Int
     ) {
+        deliveredInRead = true
         IngestCounters.bump(counters.messagesReceived)
         IngestCounters.bump(counters.bytesReceived, by: UInt64(payload.count))
         handler.handle(

@@ -268,13 +268,18 @@ package final class MosquittoClient {
     package func loopMisc() -> MosquittoResult { MosquittoResult(mosquitto_loop_misc(handle)) }
 
     /// One turn of the driver loop: waits up to `timeoutMilliseconds` for the socket (and `wakeFD`, if any), reads
-    /// what arrived when `allowRead` (callbacks run inside), writes queued packets only when `allowWrite`, and keeps the connection
+    /// what arrived when `allowRead` (callbacks run inside; `readMore` is asked after each read whether to read
+    /// again at once), writes queued packets only when `allowWrite`, and keeps the connection
     /// alive. A failure has already closed the socket and called `mosquittoDidDisconnect`. Returns whether
     /// `wakeFD` was readable. Allocates nothing.
     @discardableResult
-    package func service(allowRead: Bool = true, allowWrite: Bool, timeoutMilliseconds: Int32, wakeFD: Int32 = -1)
-        -> Bool
-    {
+    package func service(
+        allowRead: Bool = true,
+        allowWrite: Bool,
+        timeoutMilliseconds: Int32,
+        wakeFD: Int32 = -1,
+        readMore: () -> Bool = { false }
+    ) -> Bool {
         let socket = self.socket
         guard socket >= 0 else { return false }
         let writeEvents = allowWrite && wantsWrite ? Int16(POLLOUT) : 0
@@ -298,6 +303,13 @@ package final class MosquittoClient {
         // POLLERR/POLLHUP arrive even when not asked for; reading then surfaces the error and closes the socket.
         if self.socket >= 0 && fds.0.revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 {
             guard loopRead().isSuccess else { return fds.1.revents != 0 }
+            // libmosquitto reads about one packet per call; keep reading while packets keep coming (and the caller
+            // can take them) instead of paying a poll per message. A call that finds no data costs one read.
+            var budget = 63
+            while budget > 0 && self.socket >= 0 && readMore() {
+                guard loopRead().isSuccess else { return fds.1.revents != 0 }
+                budget -= 1
+            }
         }
         if self.socket >= 0 { _ = loopMisc() }
         return wakeFD >= 0 && fds.1.revents != 0

@@ -128,7 +128,9 @@ public final class IngestPipeline: Sendable {
                     ring: ring,
                     policy: configuration.buffer.whenFull,
                     maxPayloadBytes: source.mqtt.maxPayloadBytes,
-                    commitCount: min(source.mqtt.maxInflight, configuration.batch.maxMessages),
+                    // Commit at half the in-flight window: the broker keeps sending into the other half while
+                    // the acknowledgements of the first wait for their fsync, so the window never runs dry.
+                    commitCount: max(1, min(source.mqtt.maxInflight / 2, configuration.batch.maxMessages)),
                     counters: counters,
                     writer: signal,
                     onOversize: oversizeReport(source, sourceLogger)
