@@ -293,7 +293,8 @@ final class LogWriter: @unchecked Sendable {
     }
 
     private func idle(now: Int64) {
-        signal.prepareToSleep()
+        // An empty batch wants the next message at once; a lingering QoS 0 batch only an urgent one.
+        signal.prepareToSleep(accumulator.isEmpty ? .anyMessage : .urgentOnly)
         if sources.contains(where: { $0.ring.availableCount > 0 }) || stopRequested.load(ordering: .acquiring) {
             signal.cancelSleep()
             return

@@ -13,6 +13,8 @@ final class RingHandler: MQTTMessageHandler {
     private let headroom: Int
     /// Stop reading when this many QoS ≥ 1 messages wait for their acknowledgements: commit first.
     private let commitCount: Int
+    /// Ring depth from which a QoS 0 message wakes a lingering writer.
+    private let urgentDepth: Int
     private var unacknowledged = 0
     /// Packet ids of QoS ≥ 1 messages taken but not yet acknowledged (bounded; preallocated).
     private var heldPacketIDs: [UInt16] = []
@@ -42,6 +44,7 @@ final class RingHandler: MQTTMessageHandler {
         self.writer = writer
         self.headroom = min(ring.arenaCapacity, maxPayloadBytes + 1024)
         self.commitCount = max(1, commitCount)
+        self.urgentDepth = max(1, ring.slotCount / 4)
         self.onDrop = onDrop
         self.oversize = OversizeReporter(maxPayloadBytes: maxPayloadBytes, counters: counters, report: onOversize)
         heldPacketIDs.reserveCapacity(Self.heldCapacity)
@@ -78,7 +81,9 @@ final class RingHandler: MQTTMessageHandler {
             switch result {
             case .queued:
                 if message.qos > 0 { noteHeld(UInt16(truncatingIfNeeded: message.packetID)) }
-                writer.notify()
+                // Urgent: an acknowledgement waits for this message, or the ring is filling up (a QoS 0 batch
+                // lingering in the writer must not let it overflow).
+                writer.notify(urgent: message.qos > 0 || ring.availableCount >= urgentDepth)
                 return
             case .dropped:
                 report(dropped: 1, reason: "buffer full (\(policy.rawValue))")
@@ -91,7 +96,7 @@ final class RingHandler: MQTTMessageHandler {
                 // Only when a message is larger than the headroom kept, or a QoS ≥ 1 message meets a full ring under
                 // a drop policy: wait for the writer (bounded by its progress), never drop it.
                 IngestCounters.bump(counters.ringFullWaits)
-                writer.notify()
+                writer.notify(urgent: true)
                 var pause = timespec(tv_sec: 0, tv_nsec: 50_000)
                 nanosleep(&pause, nil)
             }
