@@ -214,3 +214,20 @@ struct UTF8Sequence {
         UTF8Sequence(isValid: false, length: length)
     }
 }
+
+extension JSONPayload {
+    /// `,"NAME":"text"` when `bytes` are valid UTF-8, else `,"NAME_b64":"base64"` (SPEC §6's rule for `log cat`
+    /// values and keys).
+    public static func appendTextOrBase64Field(name: String, _ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+        out.append(contentsOf: #",""#.utf8)
+        out.append(contentsOf: name.utf8)
+        if isValidUTF8(bytes) {
+            out.append(contentsOf: #"":"#.utf8)
+            appendLossyString(bytes, to: &out)
+        } else {
+            out.append(contentsOf: #"_b64":""#.utf8)
+            Base64.append(bytes, to: &out)
+            out.append(UInt8(ascii: "\""))
+        }
+    }
+}

@@ -78,20 +78,8 @@ public struct LogRecord: Sendable, Equatable {
         out.append(contentsOf: "}\n".utf8)
     }
 
-    /// `,"NAME":"text"` when `bytes` is UTF-8, else `,"NAME_b64":"base64"`.
     private static func appendTextOrBase64(name: String, _ bytes: [UInt8], into out: inout [UInt8]) {
-        bytes.withUnsafeBytes { raw in
-            out.append(contentsOf: #",""#.utf8)
-            out.append(contentsOf: name.utf8)
-            if JSONPayload.isValidUTF8(raw) {
-                out.append(contentsOf: #"":"#.utf8)
-                JSONPayload.appendLossyString(raw, to: &out)
-            } else {
-                out.append(contentsOf: #"_b64":""#.utf8)
-                Base64.append(raw, to: &out)
-                out.append(UInt8(ascii: "\""))
-            }
-        }
+        bytes.withUnsafeBytes { JSONPayload.appendTextOrBase64Field(name: name, $0, to: &out) }
     }
 
     /// The first and last microsecond RFC 3339's four-digit years can show: 0000-01-01 and 9999-12-31T23:59:59.999999.

@@ -86,16 +86,7 @@ final class JSONLineHandler: MQTTMessageHandler {
     }
 
     private func appendBytesField(_ name: String, _ bytes: UnsafeRawBufferPointer) {
-        buffer.append(contentsOf: #",""#.utf8)
-        buffer.append(contentsOf: name.utf8)
-        if JSONPayload.isValidUTF8(bytes) {
-            buffer.append(contentsOf: #"":"#.utf8)
-            JSONPayload.appendLossyString(bytes, to: &buffer)
-        } else {
-            buffer.append(contentsOf: #"_b64":""#.utf8)
-            Base64.append(bytes, to: &buffer)
-            buffer.append(UInt8(ascii: "\""))
-        }
+        JSONPayload.appendTextOrBase64Field(name: name, bytes, to: &buffer)
     }
 
     func commit() -> Bool {
