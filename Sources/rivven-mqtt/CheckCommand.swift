@@ -6,7 +6,8 @@ import Glibc
 struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
-        abstract: "Validate the config, CONNECT and SUBSCRIBE to the MQTT broker, and verify the sink. Exit 0 when all pass."
+        abstract:
+            "Validate the config, CONNECT and SUBSCRIBE to the MQTT broker, and verify the sink. Exit 0 when all pass."
     )
 
     @OptionGroup var config: ConfigOption
@@ -29,20 +30,35 @@ struct CheckCommand: ParsableCommand {
             configuration = try IngestConfiguration.load(path: config.config)
         } catch {
             if json {
-                let problems = error.problems.map { JSONValue.object([("path", .string($0.path)), ("message", .string($0.message))]) }
+                let problems = error.problems.map {
+                    JSONValue.object([("path", .string($0.path)), ("message", .string($0.message))])
+                }
                 writeStandardOutput(
-                    JSONValue.object([("ok", .bool(false)), ("config", .string(config.config)), ("config_errors", .array(problems))]).pretty
+                    JSONValue.object([
+                        ("ok", .bool(false)), ("config", .string(config.config)), ("config_errors", .array(problems)),
+                    ]).pretty
                 )
             }
             throw CommandFailure(message: "error: \(error.description)", exitCode: 2)
         }
-        var results = [Result(name: "config", source: nil, ok: true, detail: "\(config.config): \(configuration.sources.count) MQTT source(s)")]
+        var results = [
+            Result(
+                name: "config",
+                source: nil,
+                ok: true,
+                detail: "\(config.config): \(configuration.sources.count) MQTT source(s)"
+            )
+        ]
         for source in configuration.sources {
             for step in MQTTProbe(configuration: source.mqtt).run() {
                 results.append(Result(name: "mqtt \(step.name)", source: source.name, ok: step.ok, detail: step.detail))
             }
         }
-        results.append(contentsOf: SinkProbe.check(configuration).map { Result(name: $0.name, source: nil, ok: $0.ok, detail: $0.detail) })
+        results.append(
+            contentsOf: SinkProbe.check(configuration).map {
+                Result(name: $0.name, source: nil, ok: $0.ok, detail: $0.detail)
+            }
+        )
         let allOK = results.allSatisfy(\.ok)
         if json {
             let items = results.map { r -> JSONValue in

@@ -178,7 +178,10 @@ struct CommandTests {
                         config: {}
                     """
             )
-            try gateway.process.start(arguments: ["run", "--config", gateway.configPath], currentDirectory: gateway.directory.path)
+            try gateway.process.start(
+                arguments: ["run", "--config", gateway.configPath],
+                currentDirectory: gateway.directory.path
+            )
             let both = await Eventually.wait(timeout: .seconds(30)) {
                 gateway.process.stderrText.components(separatedBy: "MQTT subscribed").count - 1 >= 2
             }

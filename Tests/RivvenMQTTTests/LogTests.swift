@@ -23,7 +23,13 @@ struct LogTests {
             )
             try await gateway.start()
             try await MQTTTool.publish(to: broker.endpoint(), topic: "l/a", message: #"{"t":1}"#, qos: 1)
-            try await MQTTTool.publish(to: broker.endpoint(), topic: "l/b", payload: [0xFF, 0x00], qos: 0, retain: false)
+            try await MQTTTool.publish(
+                to: broker.endpoint(),
+                topic: "l/b",
+                payload: [0xFF, 0x00],
+                qos: 0,
+                retain: false
+            )
             let records = await gateway.waitForRecords(2)
             #expect(records.count == 2)
             #expect(await gateway.stop() == 0)
@@ -60,7 +66,12 @@ struct LogTests {
                 yaml: Gateway.connectorYAML(url: broker.url, topics: ["raw/#"], extra: ["qos: 1", "format: raw"])
             )
             try await gateway.start()
-            try await MQTTTool.publish(to: broker.endpoint(), topic: "raw/bin", payload: [0x00, 0xC3, 0x28, 0xFF], qos: 1)
+            try await MQTTTool.publish(
+                to: broker.endpoint(),
+                topic: "raw/bin",
+                payload: [0x00, 0xC3, 0x28, 0xFF],
+                qos: 1
+            )
             _ = await Eventually.wait { ((try? await gateway.logCat()) ?? []).count >= 1 }
             #expect(await gateway.stop() == 0)
             let lines = try await gateway.logCat()
@@ -109,7 +120,10 @@ struct LogTests {
                 found = Set(all)
                 return found.count == total
             }
-            #expect(complete, "missing \(total - found.count) of \(total): e.g. \(Array(Set(1...total).subtracting(found).sorted().prefix(10)))")
+            #expect(
+                complete,
+                "missing \(total - found.count) of \(total): e.g. \(Array(Set(1...total).subtracting(found).sorted().prefix(10)))"
+            )
             #expect(found == Set(1...total))
             #expect(await gateway.stop() == 0)
             print("kill -9 ×3: \(all.count) records for \(total) messages, \(all.count - found.count) duplicates")
@@ -157,7 +171,11 @@ struct LogTests {
         }
         try await MosquittoBroker.with { broker in
             let gateway = try Gateway(
-                yaml: Gateway.connectorYAML(url: broker.url, topics: ["hold/#"], extra: ["qos: 1", "client_id: gw-hold"])
+                yaml: Gateway.connectorYAML(
+                    url: broker.url,
+                    topics: ["hold/#"],
+                    extra: ["qos: 1", "client_id: gw-hold"]
+                )
             )
             try await gateway.start()
             let pid = try #require(gateway.process.pid)
@@ -168,9 +186,11 @@ struct LogTests {
 
             // From now on no write can extend the segment file: the soft file-size limit is its current size.
             let segment = try #require(
-                try FileManager.default.contentsOfDirectory(atPath: gateway.logDirectory).first { $0.hasSuffix(".log") })
+                try FileManager.default.contentsOfDirectory(atPath: gateway.logDirectory).first { $0.hasSuffix(".log") }
+            )
             let size = try #require(
-                try FileManager.default.attributesOfItem(atPath: gateway.logDirectory + "/" + segment)[.size] as? Int)
+                try FileManager.default.attributesOfItem(atPath: gateway.logDirectory + "/" + segment)[.size] as? Int
+            )
             _ = try await BinaryProcess.runChecked(prlimit, ["--pid", "\(pid)", "--fsize=\(size):unlimited"])
             let publisher = Task {
                 for i in 1...5 {
@@ -181,7 +201,11 @@ struct LogTests {
             #expect(await gateway.process.waitForStderr(containing: "cannot write the local log"))
             // The broker sent the messages to the gateway…
             #expect(await broker.waitForLog(containing: "Sending PUBLISH to gw-hold"))
-            #expect(await Eventually.wait { broker.log.components(separatedBy: "Sending PUBLISH to gw-hold").count - 1 >= 2 })
+            #expect(
+                await Eventually.wait {
+                    broker.log.components(separatedBy: "Sending PUBLISH to gw-hold").count - 1 >= 2
+                }
+            )
             // …but received no PUBACK for any of them while they are not on disk.
             #expect(acked() == 1, "\(broker.log)")
             #expect(await gateway.records().count == 1)
@@ -212,9 +236,11 @@ struct LogTests {
             try await MQTTTool.publish(to: broker.endpoint(), topic: "dup/0", message: "0", qos: 1)
             #expect(await gateway.waitForRecords(1).count == 1)
             let segment = try #require(
-                try FileManager.default.contentsOfDirectory(atPath: gateway.logDirectory).first { $0.hasSuffix(".log") })
+                try FileManager.default.contentsOfDirectory(atPath: gateway.logDirectory).first { $0.hasSuffix(".log") }
+            )
             let size = try #require(
-                try FileManager.default.attributesOfItem(atPath: gateway.logDirectory + "/" + segment)[.size] as? Int)
+                try FileManager.default.attributesOfItem(atPath: gateway.logDirectory + "/" + segment)[.size] as? Int
+            )
             _ = try await BinaryProcess.runChecked(prlimit, ["--pid", "\(pid)", "--fsize=\(size):unlimited"])
             for i in 1...3 {
                 try await MQTTTool.publish(to: broker.endpoint(), topic: "dup/x", message: "\(i)", qos: 1)
@@ -223,15 +249,21 @@ struct LogTests {
             try await broker.restart()
             #expect(await gateway.process.waitForStderr(containing: "MQTT connection lost"))
             #expect(
-                await Eventually.wait { gateway.process.stderrText.components(separatedBy: "MQTT connected").count - 1 >= 2 },
-                "\(gateway.process.stderrText)\n\(broker.currentRunLog)")
+                await Eventually.wait {
+                    gateway.process.stderrText.components(separatedBy: "MQTT connected").count - 1 >= 2
+                },
+                "\(gateway.process.stderrText)\n\(broker.currentRunLog)"
+            )
             _ = try await BinaryProcess.runChecked(prlimit, ["--pid", "\(pid)", "--fsize=unlimited:unlimited"])
             let records = await gateway.waitForRecords(7, timeout: .seconds(60))
             let payloads = records.compactMap { $0[path: "data", "payload"] as? Int }
             #expect(Set(payloads) == [0, 1, 2, 3])
             #expect(payloads.count == 7, "\(payloads)")
             #expect(await gateway.stop() == 0)
-            #expect(gateway.process.stderrText.contains(#""duplicates_redelivered":3"#), "\(gateway.process.stderrText)")
+            #expect(
+                gateway.process.stderrText.contains(#""duplicates_redelivered":3"#),
+                "\(gateway.process.stderrText)"
+            )
         }
     }
 
@@ -246,7 +278,12 @@ struct LogTests {
             #expect(await gateway.process.waitForStderr(containing: "MQTT subscribed"))
             #expect(gateway.process.stderrText.contains("io_uring not used"))
             #expect(gateway.process.stderrText.contains("log.writer=pwrite"))
-            try await MQTTTool.publishMany(to: broker.endpoint(), topic: "fb/x", messages: (1...50).map(String.init), qos: 1)
+            try await MQTTTool.publishMany(
+                to: broker.endpoint(),
+                topic: "fb/x",
+                messages: (1...50).map(String.init),
+                qos: 1
+            )
             #expect(await gateway.waitForRecords(50).count == 50)
             #expect(await gateway.stop() == 0)
         }

@@ -27,7 +27,9 @@ struct RunTests {
             #expect(line.hasPrefix(#"{"event_type":"record","stream":"sensors_room1_temperature","namespace":null,"#))
             #expect(line.contains(#""payload":{"c":21.5,"unit":"C"},"qos":1,"retain":false,"#))
             #expect(line.contains(#""metadata":{"client_id":"rivven-gw-1","broker":"\#(broker.url)","message_id":1,"#))
-            #expect(line.hasSuffix(#""metadata":{"position":"1","mqtt.topic":"sensors/room1/temperature","mqtt.qos":1}}"#))
+            #expect(
+                line.hasSuffix(#""metadata":{"position":"1","mqtt.topic":"sensors/room1/temperature","mqtt.qos":1}}"#)
+            )
             let record = records[0]
             #expect(record[path: "data", "topic"] as? String == "sensors/room1/temperature")
             #expect((record[path: "data", "metadata", "pkid"] as? Int ?? 0) > 0)
@@ -115,7 +117,11 @@ struct RunTests {
     @Test func oversizePayloadsAreKeptCountedAndLogged() async throws {
         try await MosquittoBroker.with { broker in
             let gateway = try Gateway(
-                yaml: Gateway.connectorYAML(url: broker.url, topics: ["big/#"], extra: ["qos: 1", "max_payload_bytes: 1024"])
+                yaml: Gateway.connectorYAML(
+                    url: broker.url,
+                    topics: ["big/#"],
+                    extra: ["qos: 1", "max_payload_bytes: 1024"]
+                )
             )
             try await gateway.start()
             let big = String(repeating: "z", count: 5000)
@@ -149,7 +155,11 @@ struct RunTests {
     func everyProtocolVersionDelivers(version: String) async throws {
         try await MosquittoBroker.with { broker in
             let gateway = try Gateway(
-                yaml: Gateway.connectorYAML(url: broker.url, topics: ["v/#"], extra: ["qos: 1", "mqtt_version: \(version)"])
+                yaml: Gateway.connectorYAML(
+                    url: broker.url,
+                    topics: ["v/#"],
+                    extra: ["qos: 1", "mqtt_version: \(version)"]
+                )
             )
             try await gateway.start()
             try await MQTTTool.publish(to: broker.endpoint(), topic: "v/1", message: version, qos: 1)

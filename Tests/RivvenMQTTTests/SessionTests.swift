@@ -43,7 +43,10 @@ struct SessionTests {
             try await bad.start(waitForSubscription: false)
             #expect(await bad.process.waitForExit() == 1)
             let stderr = bad.process.stderrText
-            #expect(stderr.lowercased().contains("not authori") || stderr.contains("bad user name or password"), "\(stderr)")
+            #expect(
+                stderr.lowercased().contains("not authori") || stderr.contains("bad user name or password"),
+                "\(stderr)"
+            )
             #expect(stderr.contains("gave up after 2 failed connection attempts"))
             #expect(!stderr.contains(Self.secret))
 
@@ -231,7 +234,9 @@ struct SessionTests {
 
     @Test func aSecondSignalExitsAtOnceWhenTheDrainIsStuck() async throws {
         try await MosquittoBroker.with { broker in
-            let gateway = try Gateway(yaml: Gateway.connectorYAML(url: broker.url, topics: ["stuck/#"], extra: ["qos: 1"]))
+            let gateway = try Gateway(
+                yaml: Gateway.connectorYAML(url: broker.url, topics: ["stuck/#"], extra: ["qos: 1"])
+            )
             // The output is a FIFO that is open but never read: once its buffer is full, writing blocks, so the
             // graceful drain cannot finish.
             let fifo = gateway.directory.path + "/stuck.fifo"
@@ -270,7 +275,8 @@ struct SessionTests {
             let control = ["-p", "\(broker.port)", "-u", "admin", "-P", "admin-pw", "dynsec"]
             for command in [
                 ["createClient", "gw", "-p", Self.secret], ["createRole", "reader"],
-                ["addRoleACL", "reader", "subscribePattern", "allowed/#", "allow", "5"], ["addClientRole", "gw", "reader"],
+                ["addRoleACL", "reader", "subscribePattern", "allowed/#", "allow", "5"],
+                ["addClientRole", "gw", "reader"],
             ] {
                 _ = try await BinaryProcess.runChecked("mosquitto_ctrl", control + command)
             }
@@ -280,8 +286,14 @@ struct SessionTests {
             )
             let check = try await refused.command(["check", "--config", refused.configPath])
             #expect(check.status == 1)
-            #expect(check.stdout.contains("ok     mqtt subscribe allowed/# [mqtt-source]: granted QoS 0"), "\(check.stdout)")
-            #expect(check.stdout.contains("FAILED mqtt subscribe forbidden/# [mqtt-source]: refused"), "\(check.stdout)")
+            #expect(
+                check.stdout.contains("ok     mqtt subscribe allowed/# [mqtt-source]: granted QoS 0"),
+                "\(check.stdout)"
+            )
+            #expect(
+                check.stdout.contains("FAILED mqtt subscribe forbidden/# [mqtt-source]: refused"),
+                "\(check.stdout)"
+            )
             try await refused.start(waitForSubscription: false)
             #expect(await refused.process.waitForExit() == 1)
             #expect(refused.process.stderrText.contains("refused the subscription to 'forbidden/#'"))

@@ -99,7 +99,12 @@ public final class MQTTConnection: @unchecked Sendable {
             tlsInsecure: c.tls.insecure,
             receiveMaximum: c.maxInflight,
             will: c.lastWill.map {
-                MosquittoOptions.Will(topic: $0.topic, payload: $0.message, qos: Int($0.qos.rawValue), retain: $0.retain)
+                MosquittoOptions.Will(
+                    topic: $0.topic,
+                    payload: $0.message,
+                    qos: Int($0.qos.rawValue),
+                    retain: $0.retain
+                )
             }
         )
     }
@@ -224,7 +229,10 @@ public final class MQTTConnection: @unchecked Sendable {
         while !stopRequested.load(ordering: .acquiring) {
             let remaining = ContinuousClock.now.duration(to: deadline)
             if remaining <= .zero { return true }
-            let ms = Int32(clamping: remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000 + 1)
+            let ms = Int32(
+                clamping: remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000
+                    + 1
+            )
             wakePipe.wait(timeoutMilliseconds: min(ms, 1000))
         }
         return false
@@ -306,7 +314,10 @@ extension MQTTConnection: MosquittoClientDelegate {
                 IngestCounters.bump(counters.qosDowngrades)
                 logger.warning(
                     "broker granted a lower QoS than requested",
-                    metadata: ["mqtt.filter": "\(filter)", "mqtt.requested_qos": "\(requested)", "mqtt.granted_qos": "\(value)"]
+                    metadata: [
+                        "mqtt.filter": "\(filter)", "mqtt.requested_qos": "\(requested)",
+                        "mqtt.granted_qos": "\(value)",
+                    ]
                 )
             }
         }

@@ -74,11 +74,19 @@ public struct MQTTProbe {
                 let name = "subscribe \(filter)"
                 if value >= 0x80 {
                     steps.append(
-                        Step(name: name, ok: false, detail: "refused by the broker (SUBACK 0x\(String(value, radix: 16)))")
+                        Step(
+                            name: name,
+                            ok: false,
+                            detail: "refused by the broker (SUBACK 0x\(String(value, radix: 16)))"
+                        )
                     )
                 } else if value < requested {
                     steps.append(
-                        Step(name: name, ok: false, detail: "granted QoS \(value), lower than the requested QoS \(requested)")
+                        Step(
+                            name: name,
+                            ok: false,
+                            detail: "granted QoS \(value), lower than the requested QoS \(requested)"
+                        )
                     )
                 } else {
                     steps.append(Step(name: name, ok: true, detail: "granted QoS \(value)"))
@@ -86,7 +94,11 @@ public struct MQTTProbe {
             }
         } else {
             steps.append(
-                Step(name: "subscribe", ok: false, detail: "no SUBACK from \(broker) within \(configuration.connectTimeoutSecs) s")
+                Step(
+                    name: "subscribe",
+                    ok: false,
+                    detail: "no SUBACK from \(broker) within \(configuration.connectTimeoutSecs) s"
+                )
             )
         }
         if client.socket >= 0 {

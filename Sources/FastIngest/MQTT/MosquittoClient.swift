@@ -167,7 +167,14 @@ package final class MosquittoClient {
         }
         if let will = options.will {
             let rc = will.payload.withUnsafeBytes { bytes in
-                mosquitto_will_set(handle, will.topic, Int32(bytes.count), bytes.baseAddress, Int32(will.qos), will.retain)
+                mosquitto_will_set(
+                    handle,
+                    will.topic,
+                    Int32(bytes.count),
+                    bytes.baseAddress,
+                    Int32(will.qos),
+                    will.retain
+                )
             }
             try check(rc, "last will")
         }
@@ -242,7 +249,15 @@ package final class MosquittoClient {
         defer { cStrings.forEach { free($0) } }
         let rc = cStrings.withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: UnsafeMutablePointer<CChar>?.self) { pointers in
-                mosquitto_subscribe_multiple(handle, &mid, Int32(filters.count), pointers.baseAddress, Int32(qos), 0, nil)
+                mosquitto_subscribe_multiple(
+                    handle,
+                    &mid,
+                    Int32(filters.count),
+                    pointers.baseAddress,
+                    Int32(qos),
+                    0,
+                    nil
+                )
             }
         }
         let result = MosquittoResult(rc)
@@ -289,7 +304,9 @@ package final class MosquittoClient {
             pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)
         )
         let ready = withUnsafeMutablePointer(to: &fds) { pointer in
-            pointer.withMemoryRebound(to: pollfd.self, capacity: 2) { poll($0, wakeFD >= 0 ? 2 : 1, timeoutMilliseconds) }
+            pointer.withMemoryRebound(to: pollfd.self, capacity: 2) {
+                poll($0, wakeFD >= 0 ? 2 : 1, timeoutMilliseconds)
+            }
         }
         guard ready > 0 else {
             _ = loopMisc()

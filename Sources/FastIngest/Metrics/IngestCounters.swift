@@ -55,14 +55,20 @@ public final class IngestCounters: Sendable {
         var current = batchSizeMin.load(ordering: .relaxed)
         while size < current {
             let (exchanged, original) = batchSizeMin.compareExchange(
-                expected: current, desired: size, ordering: .relaxed)
+                expected: current,
+                desired: size,
+                ordering: .relaxed
+            )
             if exchanged { break }
             current = original
         }
         current = batchSizeMax.load(ordering: .relaxed)
         while size > current {
             let (exchanged, original) = batchSizeMax.compareExchange(
-                expected: current, desired: size, ordering: .relaxed)
+                expected: current,
+                desired: size,
+                ordering: .relaxed
+            )
             if exchanged { break }
             current = original
         }

@@ -21,7 +21,8 @@ final class LogWriter: @unchecked Sendable {
         /// Ring position covered by records written (not necessarily synced) so far.
         var writtenTail: UInt64 = 0
 
-        init(ring: MessageRing, source: SourceConfiguration, connectionIndex: Int, wakeConnection: @escaping () -> Void) {
+        init(ring: MessageRing, source: SourceConfiguration, connectionIndex: Int, wakeConnection: @escaping () -> Void)
+        {
             let mqtt = source.mqtt
             self.ring = ring
             self.encoder = EnvelopeEncoder(
@@ -134,7 +135,9 @@ final class LogWriter: @unchecked Sendable {
             }
             let now = Self.monotonicNow()
             let sourcesEmpty = !accumulator.isFull
-            if accumulator.shouldClose(now: now, sourceIsEmpty: sourcesEmpty || stopping) || (stopping && !accumulator.isEmpty) {
+            if accumulator.shouldClose(now: now, sourceIsEmpty: sourcesEmpty || stopping)
+                || (stopping && !accumulator.isEmpty)
+            {
                 if !flush(now: now) {
                     abandonUnwritten()
                     return
@@ -217,7 +220,12 @@ final class LogWriter: @unchecked Sendable {
             // compiler's IR generation.
             let failure: LogError? = batch.withUnsafeBytes { bytes in
                 do throws(LogError) {
-                    try log.append(batch: bytes, firstOffset: batchFirstOffset, recordCount: accumulator.count, sync: sync)
+                    try log.append(
+                        batch: bytes,
+                        firstOffset: batchFirstOffset,
+                        recordCount: accumulator.count,
+                        sync: sync
+                    )
                     return nil
                 } catch {
                     return error
@@ -229,7 +237,9 @@ final class LogWriter: @unchecked Sendable {
                 IngestCounters.bump(counters.writeErrors)
                 if failures == 0 { onEvent(.writeFailed("\(error)")) }
                 failures += 1
-                if stopRequested.load(ordering: .acquiring) && Self.monotonicNow() > stopDeadline.load(ordering: .relaxed) {
+                if stopRequested.load(ordering: .acquiring)
+                    && Self.monotonicNow() > stopDeadline.load(ordering: .relaxed)
+                {
                     return false
                 }
                 signal.sleep(timeoutMilliseconds: Int32(min(1000, 10 << min(failures, 7))))
@@ -242,7 +252,10 @@ final class LogWriter: @unchecked Sendable {
         let durableNow = Self.wallMicros()
         counters.recordBatch(size: count)
         IngestCounters.bump(counters.recordsWritten, by: count)
-        IngestCounters.bump(counters.receiveLatencyMicros, by: UInt64(max(0, Int64(count) * durableNow - batchReceivedAtSum)))
+        IngestCounters.bump(
+            counters.receiveLatencyMicros,
+            by: UInt64(max(0, Int64(count) * durableNow - batchReceivedAtSum))
+        )
         batchFirstOffset += count
         batch.removeAll(keepingCapacity: true)
         accumulator.reset()
@@ -261,10 +274,13 @@ final class LogWriter: @unchecked Sendable {
         var lost = UInt64(accumulator.count)
         var qos0: UInt64 = 0
         for source in sources {
-            while source.ring.consume({ message in
-                if message.qos == 0 { qos0 += 1 }
-                return true
-            }, rollback: {}) == true {
+            while source.ring.consume(
+                { message in
+                    if message.qos == 0 { qos0 += 1 }
+                    return true
+                },
+                rollback: {}
+            ) == true {
                 lost += 1
             }
         }

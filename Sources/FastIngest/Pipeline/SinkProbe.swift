@@ -73,7 +73,11 @@ public enum SinkProbe {
                         var length = socklen_t(MemoryLayout<Int32>.size)
                         getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
                         if error == 0 {
-                            return Step(name: name, ok: true, detail: "TCP connection accepted (protocol check comes with the Rivven sink)")
+                            return Step(
+                                name: name,
+                                ok: true,
+                                detail: "TCP connection accepted (protocol check comes with the Rivven sink)"
+                            )
                         }
                         lastError = String(cString: strerror(error))
                     } else {

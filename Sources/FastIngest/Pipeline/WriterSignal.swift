@@ -30,9 +30,12 @@ package final class WriterSignal: Sendable {
         guard current == Interest.anyMessage.rawValue || (urgent && current == Interest.urgentOnly.rawValue) else {
             return
         }
-        if interest.compareExchange(expected: current, desired: Interest.none.rawValue, ordering: .acquiringAndReleasing)
-            .exchanged
-        {
+        if interest.compareExchange(
+            expected: current,
+            desired: Interest.none.rawValue,
+            ordering: .acquiringAndReleasing
+        )
+        .exchanged {
             pipe.signal()
         }
     }

@@ -17,12 +17,17 @@ package final class DriverThread: @unchecked Sendable {
     /// Starts `body` on a new thread named `name` (≤ 15 characters are kept by Linux).
     package init(name: String, _ body: @escaping () -> Void) {
         let box = Unmanaged.passRetained(Box(name, body)).toOpaque()
-        let rc = pthread_create(&handle, nil, { raw in
-            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
-            nameCurrentThread(box.name)
-            box.body()
-            return nil
-        }, box)
+        let rc = pthread_create(
+            &handle,
+            nil,
+            { raw in
+                let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+                nameCurrentThread(box.name)
+                box.body()
+                return nil
+            },
+            box
+        )
         precondition(rc == 0, "pthread_create failed: \(rc)")
     }
 

@@ -1,5 +1,6 @@
-@testable import FastIngest
 import Testing
+
+@testable import FastIngest
 
 @Suite("IngestCounters")
 struct IngestCountersTests {
@@ -24,7 +25,9 @@ struct IngestCountersTests {
             s.json.hasPrefix(
                 #"{"messages_received":4,"bytes_received":1000,"connections":0,"disconnections":0,"errors":1,"#
                     + #""receive_latency_us":8000,"batch_size_min":1,"batch_size_max":8,"batch_size_sum":12,"#
-                    + #""batch_count":3,"#))
+                    + #""batch_count":3,"#
+            )
+        )
     }
 
     @Test func emptySnapshotReportsZeroMinimum() {

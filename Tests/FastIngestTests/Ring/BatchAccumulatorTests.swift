@@ -1,5 +1,6 @@
-@testable import FastIngest
 import Testing
+
+@testable import FastIngest
 
 @Suite("BatchAccumulator")
 struct BatchAccumulatorTests {

@@ -1,5 +1,6 @@
-@testable import FastIngest
 import Testing
+
+@testable import FastIngest
 
 @Suite("MessageRing")
 struct MessageRingTests {
@@ -14,13 +15,26 @@ struct MessageRingTests {
         Array(topic.utf8).withUnsafeBytes { t in
             payload.withUnsafeBytes { p in
                 ring.push(
-                    topic: t, payload: p, qos: qos, retain: qos == 2, packetID: UInt16(qos) * 7,
-                    receivedAt: Int64(payload.count), dropPolicy: policy, droppedOldest: &dropped)
+                    topic: t,
+                    payload: p,
+                    qos: qos,
+                    retain: qos == 2,
+                    packetID: UInt16(qos) * 7,
+                    receivedAt: Int64(payload.count),
+                    dropPolicy: policy,
+                    droppedOldest: &dropped
+                )
             }
         }
     }
 
-    private func push(_ ring: MessageRing, _ topic: String, _ payload: [UInt8], qos: UInt8 = 0, policy: WhenFull = .block)
+    private func push(
+        _ ring: MessageRing,
+        _ topic: String,
+        _ payload: [UInt8],
+        qos: UInt8 = 0,
+        policy: WhenFull = .block
+    )
         -> MessageRing.PushResult
     {
         var dropped = 0
@@ -31,7 +45,9 @@ struct MessageRingTests {
     private func pop(_ ring: MessageRing) -> (String, [UInt8], UInt8, Bool, UInt16, Int64)? {
         var out: (String, [UInt8], UInt8, Bool, UInt16, Int64)?
         let result = ring.consume { m in
-            out = (String(decoding: m.topic, as: UTF8.self), Array(m.payload), m.qos, m.retain, m.packetID, m.receivedAt)
+            out = (
+                String(decoding: m.topic, as: UTF8.self), Array(m.payload), m.qos, m.retain, m.packetID, m.receivedAt
+            )
             return true
         } rollback: {
             out = nil
@@ -145,8 +161,15 @@ struct MessageRingTests {
                 let result = Array("seq".utf8).withUnsafeBytes { t in
                     bytes.withUnsafeBytes { p in
                         ring.push(
-                            topic: t, payload: p, qos: 1, retain: false, packetID: 0, receivedAt: 0, dropPolicy: .block,
-                            droppedOldest: &dropped)
+                            topic: t,
+                            payload: p,
+                            qos: 1,
+                            retain: false,
+                            packetID: 0,
+                            receivedAt: 0,
+                            dropPolicy: .block,
+                            droppedOldest: &dropped
+                        )
                     }
                 }
                 if result == .queued { i += 1 } else { await Task.yield() }
@@ -164,7 +187,8 @@ struct MessageRingTests {
                 }
                 next += 1
                 return true
-            } rollback: {}
+            } rollback: {
+            }
             if result == nil { await Task.yield() }
         }
         await producer.value
