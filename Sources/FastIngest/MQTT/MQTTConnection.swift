@@ -156,16 +156,16 @@ public final class MQTTConnection: @unchecked Sendable {
             // or room are awaited bounds the wait should a wake-up be missed.
             let timeout: Int32 = (client.wantsWrite && !durable) || !read ? 2 : 100
             deliveredInRead = false
-            let more: () -> Bool = { [unowned self] in
-                defer { self.deliveredInRead = false }
-                return self.deliveredInRead && self.handler.canAcceptMore
-            }
+            // The closure is passed directly (non-escaping): no context is allocated per turn.
             if client.service(
                 allowRead: read,
                 allowWrite: durable,
                 timeoutMilliseconds: timeout,
                 wakeFD: wakePipe.readFD,
-                readMore: more
+                readMore: {
+                    defer { deliveredInRead = false }
+                    return deliveredInRead && handler.canAcceptMore
+                }
             ) {
                 wakePipe.drain()
             }
