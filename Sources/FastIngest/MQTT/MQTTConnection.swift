@@ -267,6 +267,9 @@ extension MQTTConnection: MosquittoClientDelegate {
         }
         IngestCounters.bump(counters.connections)
         connectedFlag.store(true, ordering: .releasing)
+        // Connected: library log lines are no longer needed (TLS is established) and would cost a formatted
+        // allocation per packet.
+        client?.setLibraryLogging(false)
         logger.info(
             "MQTT connected",
             metadata: ["mqtt.broker": "\(brokerText)", "mqtt.session_present": "\(sessionPresent)"]
@@ -329,6 +332,7 @@ extension MQTTConnection: MosquittoClientDelegate {
 
     package func mosquittoDidDisconnect(code: Int, description: String) {
         let wasConnected = connectedFlag.exchange(false, ordering: .acquiringAndReleasing)
+        client?.setLibraryLogging(true)
         subscribedFlag.store(false, ordering: .releasing)
         pendingSubscribeID = nil
         if stopRequested.load(ordering: .acquiring) && code == 0 { return }

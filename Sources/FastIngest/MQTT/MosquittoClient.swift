@@ -204,15 +204,24 @@ package final class MosquittoClient {
                 messageID: Int(m.mid)
             )
         }
+        setLibraryLogging(true)
+    }
+
+    /// Installs or removes the library's log callback. With a callback installed libmosquitto formats (malloc +
+    /// vsnprintf) a debug line for every packet, so the driver keeps it only while connecting, where TLS failures
+    /// are reported nowhere else.
+    package func setLibraryLogging(_ enabled: Bool) {
+        guard enabled else {
+            mosquitto_log_callback_set(handle, nil)
+            return
+        }
         mosquitto_log_callback_set(handle) { _, userdata, level, text in
             guard let client = MosquittoClient.from(userdata), let text else { return }
             let mapped: MosquittoLogLevel
             switch Int32(level) {
             case MOSQ_LOG_ERR: mapped = .error
             case MOSQ_LOG_WARNING: mapped = .warning
-            case MOSQ_LOG_NOTICE: mapped = .notice
-            case MOSQ_LOG_INFO: mapped = .info
-            default: mapped = .debug
+            default: return  // notice/info/debug lines are not used
             }
             client.delegate?.mosquittoDidLog(level: mapped, message: String(cString: text))
         }
