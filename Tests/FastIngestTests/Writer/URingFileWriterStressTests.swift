@@ -24,7 +24,7 @@ extension WriterTests {
             }
             #expect(notDrained == 0)
             #expect(writer.statistics.completions == UInt64(2 * count))
-            #expect(try file.contents() == expected)
+            #expect(mismatch(try file.contents(), expected) == nil)
         }
 
         /// Signals aimed at the writer thread (a handler without SA_RESTART) make `io_uring_enter` fail with EINTR while
@@ -145,7 +145,7 @@ extension WriterTests {
             close(writeEnd)
             reader.join()
             #expect(error == nil)
-            #expect(received.withLock { $0 } == bytes)
+            #expect(mismatch(received.withLock { $0 }, bytes) == nil)
             #expect(writer.statistics.shortWrites > 0)
             #expect(writer.statistics.completions == writer.statistics.shortWrites + 1)
             #expect(writer.readyCompletions == 0)

@@ -98,6 +98,17 @@ func readFile(_ path: String) throws -> [UInt8] {
     }
 }
 
+/// `nil` when `actual` equals `expected`, otherwise where they first differ. For big buffers: `#expect(a == b)` on
+/// megabytes makes Swift Testing diff them, which takes minutes.
+func mismatch(_ actual: some Collection<UInt8>, _ expected: some Collection<UInt8>) -> String? {
+    var index = 0
+    for (a, e) in zip(actual, expected) {
+        if a != e { return "byte \(index) is \(a), expected \(e) (sizes \(actual.count), \(expected.count))" }
+        index += 1
+    }
+    return actual.count == expected.count ? nil : "size \(actual.count), expected \(expected.count)"
+}
+
 /// Reproducible pseudo-random bytes.
 func patternBytes(count: Int, seed: UInt64) -> [UInt8] {
     var generator = SplitMix64(seed: seed)
