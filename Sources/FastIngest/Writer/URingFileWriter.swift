@@ -65,7 +65,8 @@ package final class URingFileWriter: DurableFileWriter {
     /// Entries queued but not consumed by the kernel; 0 between calls.
     package var pendingSubmissions: Int { ring.pendingSubmissions }
 
-    package func write(_ bytes: UnsafeRawBufferPointer, to fd: Int32, at offset: Int64, sync: Bool) throws(WriterError) {
+    package func write(_ bytes: UnsafeRawBufferPointer, to fd: Int32, at offset: Int64, sync: Bool) throws(WriterError)
+    {
         if let brokenBy { throw brokenBy }
         // io_uring reads offset -1 as "the current position": a negative offset is a caller bug, not an errno.
         precondition(offset >= 0, "negative file offset")

@@ -8,7 +8,9 @@ extension WriterTests {
     @Suite struct FileWriterErrorTests {
         static let uring = ConditionTrait.enabled(if: WriterGate.uringAvailable, "io_uring unavailable")
 
-        static func pwrite() -> (writer: any DurableFileWriter, writeOperation: String) { (PWriteFileWriter(), "pwrite") }
+        static func pwrite() -> (writer: any DurableFileWriter, writeOperation: String) {
+            (PWriteFileWriter(), "pwrite")
+        }
         static func uringWriter() throws -> (writer: any DurableFileWriter, writeOperation: String) {
             (try URingFileWriter(), "write")
         }

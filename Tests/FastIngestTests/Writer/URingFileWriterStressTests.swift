@@ -47,7 +47,9 @@ extension WriterTests {
             final class Shared: Sendable {
                 let ready = Atomic<Bool>(false)
                 let done = Atomic<Bool>(false)
-                let outcome = Mutex<(written: Int, statistics: URingFileWriter.Statistics?, error: String?)>((0, nil, nil))
+                let outcome = Mutex<(written: Int, statistics: URingFileWriter.Statistics?, error: String?)>(
+                    (0, nil, nil)
+                )
             }
             let shared = Shared()
             let writerThread = TestThread {

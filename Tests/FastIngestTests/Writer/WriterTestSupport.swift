@@ -50,6 +50,7 @@ final class TemporaryFile {
             directory = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
         }
         var template = Array("\(directory)/rivven-writer-test-XXXXXX".utf8CString)
+        // A non-empty array has a base address.
         let created = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard created >= 0 else { throw SystemCallFailed("mkstemp", errno) }
         path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -179,11 +180,17 @@ final class TestThread: @unchecked Sendable {
     init(_ body: @escaping @Sendable () -> Void) {
         self.body = body
         let context = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(&thread, nil, { context in
-            let this = Unmanaged<TestThread>.fromOpaque(context!).takeRetainedValue()
-            this.body()
-            return nil
-        }, context)
+        let rc = pthread_create(
+            &thread,
+            nil,
+            { context in
+                // `context` is the retained self passed below; pthread_create hands it back unchanged.
+                let this = Unmanaged<TestThread>.fromOpaque(context!).takeRetainedValue()
+                this.body()
+                return nil
+            },
+            context
+        )
         precondition(rc == 0, "pthread_create failed")
     }
 
