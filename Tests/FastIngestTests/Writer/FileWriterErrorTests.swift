@@ -58,6 +58,23 @@ extension WriterTests {
             #expect(try file.contents() == [1, 2, 3])
         }
 
+        /// io_uring would read offset -1 as "the current position"; both writers refuse it as pwrite does.
+        @Test func negativeOffsetThrowsEINVAL() throws {
+            var subjects = [Self.pwrite()]
+            if WriterGate.uringAvailable { subjects.append(try Self.uringWriter()) }
+            let file = try TemporaryFile()
+            for subject in subjects {
+                let error = writerError {
+                    try [UInt8]([1]).withUnsafeBytes { bytes in
+                        try subject.writer.write(bytes, to: file.fd, at: -1, sync: false)
+                    }
+                }
+                #expect(error?.errno == EINVAL, "\(subject.writer.kind)")
+                #expect(error?.operation == subject.writeOperation, "\(subject.writer.kind)")
+            }
+            #expect(try file.contents().isEmpty)
+        }
+
         @Test(.enabled(if: WriterGate.uringAvailable, "io_uring unavailable"))
         func failedWriteCancelsItsLinkedSyncAndReportsTheWriteError() throws {
             let writer = try URingFileWriter()
