@@ -40,7 +40,8 @@ package final class PWriteFileWriter: DurableFileWriter {
     /// Creates the writer.
     package init() {}
 
-    package func write(_ bytes: UnsafeRawBufferPointer, to fd: Int32, at offset: Int64, sync: Bool) throws(WriterError) {
+    package func write(_ bytes: UnsafeRawBufferPointer, to fd: Int32, at offset: Int64, sync: Bool) throws(WriterError)
+    {
         var done = 0
         while done < bytes.count {
             let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, Int(offset) + done)

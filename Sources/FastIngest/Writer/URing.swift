@@ -177,7 +177,10 @@ package struct URing: ~Copyable {
     ///   included (`EINTR` when a signal arrived while waiting, `EAGAIN`, `EBUSY`): retrying is the caller's call.
     @discardableResult
     package mutating func submit(waitingFor completions: Int = 0) throws(WriterError) -> Int {
-        precondition(completions >= 0 && completions <= completionQueueEntries, "cannot wait for more than the CQ holds")
+        precondition(
+            completions >= 0 && completions <= completionQueueEntries,
+            "cannot wait for more than the CQ holds"
+        )
         let rc = completions > 0 ? io_uring_submit_and_wait(ring, UInt32(completions)) : io_uring_submit(ring)
         guard rc >= 0 else { throw WriterError("io_uring_submit", errno: -rc) }
         return Int(rc)

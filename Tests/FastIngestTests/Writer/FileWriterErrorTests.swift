@@ -8,7 +8,9 @@ extension WriterTests {
     @Suite struct FileWriterErrorTests {
         static let uring = ConditionTrait.enabled(if: WriterGate.uringAvailable, "io_uring unavailable")
 
-        static func pwrite() -> (writer: any DurableFileWriter, writeOperation: String) { (PWriteFileWriter(), "pwrite") }
+        static func pwrite() -> (writer: any DurableFileWriter, writeOperation: String) {
+            (PWriteFileWriter(), "pwrite")
+        }
         static func uringWriter() throws -> (writer: any DurableFileWriter, writeOperation: String) {
             (try URingFileWriter(), "write")
         }
@@ -54,6 +56,23 @@ extension WriterTests {
                 try writer.write(bytes, to: file.fd, at: 0, sync: true)
             }
             #expect(try file.contents() == [1, 2, 3])
+        }
+
+        /// io_uring would read offset -1 as "the current position"; both writers refuse it as pwrite does.
+        @Test func negativeOffsetThrowsEINVAL() throws {
+            var subjects = [Self.pwrite()]
+            if WriterGate.uringAvailable { subjects.append(try Self.uringWriter()) }
+            let file = try TemporaryFile()
+            for subject in subjects {
+                let error = writerError {
+                    try [UInt8]([1]).withUnsafeBytes { bytes in
+                        try subject.writer.write(bytes, to: file.fd, at: -1, sync: false)
+                    }
+                }
+                #expect(error?.errno == EINVAL, "\(subject.writer.kind)")
+                #expect(error?.operation == subject.writeOperation, "\(subject.writer.kind)")
+            }
+            #expect(try file.contents().isEmpty)
         }
 
         @Test(.enabled(if: WriterGate.uringAvailable, "io_uring unavailable"))
@@ -116,43 +135,51 @@ extension WriterTests {
         }
 
         /// A filesystem that really fills up: the write stops short at the last free block, the rest fails with
-        /// ENOSPC, and what fitted is in the file.
-        static let tinyTmpfs = ConditionTrait.enabled(
-            if: WriterGate.tinyTmpfs != nil,
-            "no tiny tmpfs: set RIVVEN_MQTT_TEST_TINY_TMPFS to a tmpfs of at most 64 MiB (mount -t tmpfs -o size=1m tmpfs DIR)"
+        /// ENOSPC, and what fitted is in the file. Serialized: both tests fill the same tmpfs.
+        @Suite(
+            .serialized,
+            .enabled(
+                if: WriterGate.tinyTmpfs != nil,
+                "no tiny tmpfs: set RIVVEN_MQTT_TEST_TINY_TMPFS to a tmpfs of at most 64 MiB (mount -t tmpfs -o size=1m tmpfs DIR)"
+            )
         )
+        struct TinyTmpfs {
+            @Test func pwriteFillsATinyTmpfs() throws { try check(FileWriterErrorTests.pwrite(), name: "pwrite") }
 
-        @Test(Self.tinyTmpfs) func pwriteFillsATinyTmpfs() throws { try checkTinyTmpfs(Self.pwrite(), name: "pwrite") }
-
-        @Test(Self.tinyTmpfs, Self.uring) func uringFillsATinyTmpfs() throws {
-            try checkTinyTmpfs(Self.uringWriter(), name: "uring")
-        }
-
-        func checkTinyTmpfs(_ subject: (writer: any DurableFileWriter, writeOperation: String), name: String) throws {
-            let writer = subject.writer
-            let directory = try #require(WriterGate.tinyTmpfs)
-            let capacity = try #require(WriterGate.capacity(of: directory))
-            let path = "\(directory)/\(name)-\(getpid())"
-            let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-            try #require(fd >= 0)
-            defer {
-                close(fd)
-                unlink(path)
+            @Test(FileWriterErrorTests.uring) func uringFillsATinyTmpfs() throws {
+                try check(FileWriterErrorTests.uringWriter(), name: "uring")
             }
-            let bytes = patternBytes(count: capacity + (1 << 20), seed: 5)
-            let error = writerError {
-                try bytes.withUnsafeBytes { buffer in
-                    try writer.write(buffer, to: fd, at: 0, sync: true)
+
+            func check(_ subject: (writer: any DurableFileWriter, writeOperation: String), name: String) throws {
+                let writer = subject.writer
+                let directory = try #require(WriterGate.tinyTmpfs)
+                var fs = statvfs()
+                try #require(statvfs(directory, &fs) == 0)
+                let capacity = Int(fs.f_blocks) * Int(fs.f_frsize)
+                try #require(fs.f_bfree * 10 >= fs.f_blocks * 9, "\(directory) is not empty")
+                let path = "\(directory)/\(name)-\(getpid())"
+                let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+                try #require(fd >= 0)
+                defer {
+                    close(fd)
+                    unlink(path)
                 }
-            }
-            #expect(error?.errno == ENOSPC)
-            #expect(error?.operation == subject.writeOperation)
-            let written = try readFile(path)
-            #expect(!written.isEmpty)
-            #expect(written[...] == bytes[..<written.count])
-            if let uring = writer as? URingFileWriter {
-                #expect(uring.statistics.shortWrites >= 1)
-                #expect(uring.readyCompletions == 0)
+                let bytes = patternBytes(count: capacity + (1 << 20), seed: 5)
+                let error = writerError {
+                    try bytes.withUnsafeBytes { buffer in
+                        try writer.write(buffer, to: fd, at: 0, sync: true)
+                    }
+                }
+                #expect(error?.errno == ENOSPC)
+                #expect(error?.isDiskFull == true)
+                #expect(error?.operation == subject.writeOperation)
+                let written = try readFile(path)
+                #expect(written.count > capacity / 2)
+                #expect(mismatch(written, bytes[..<written.count]) == nil)
+                if let uring = writer as? URingFileWriter {
+                    #expect(uring.statistics.shortWrites >= 1)
+                    #expect(uring.readyCompletions == 0)
+                }
             }
         }
     }

@@ -8,7 +8,7 @@ extension WriterTests {
             let file = try TemporaryFile()
             let (steps, image) = writeSequence()
             try run(steps, through: PWriteFileWriter(), into: file.fd)
-            #expect(try file.contents() == image)
+            #expect(mismatch(try file.contents(), image) == nil)
         }
 
         @Test(.enabled(if: WriterGate.uringAvailable, "io_uring unavailable"))
@@ -18,7 +18,7 @@ extension WriterTests {
             let writer = try URingFileWriter()
             #expect(writer.kind == "io_uring")
             try run(steps, through: writer, into: file.fd)
-            #expect(try file.contents() == image)
+            #expect(mismatch(try file.contents(), image) == nil)
             // One completion per write, two per synced write (the write and its linked fdatasync): the sync really ran
             // through the ring, and nothing is left queued or unreaped.
             let expected = steps.reduce(0) { $0 + ($1.sync ? 2 : 1) }
@@ -38,7 +38,7 @@ extension WriterTests {
             try run(steps, through: URingFileWriter(), into: viaURing.fd)
             let expected = try viaPWrite.contents()
             #expect(expected.count == 3 * (1 << 20) + 2 * (1 << 20) + 1 + 4096 + 1 + 123 + 4095 + 70_000 + 4097 + 7)
-            #expect(try viaURing.contents() == expected)
+            #expect(mismatch(try viaURing.contents(), expected) == nil)
         }
 
         @Test(.enabled(if: WriterGate.uringAvailable, "io_uring unavailable"), arguments: [1, 4096, 1 << 20, 3 << 20])
@@ -49,7 +49,7 @@ extension WriterTests {
             try bytes.withUnsafeBytes { buffer in
                 try writer.write(buffer, to: file.fd, at: 10, sync: true)
             }
-            #expect(try file.contents() == [UInt8](repeating: 0, count: 10) + bytes)
+            #expect(mismatch(try file.contents(), [UInt8](repeating: 0, count: 10) + bytes) == nil)
             #expect(writer.statistics.completions == 2)
         }
 
@@ -61,7 +61,7 @@ extension WriterTests {
             try bytes.withUnsafeBytes { buffer in
                 try writer.write(buffer, to: file.fd, at: 0, sync: sync)
             }
-            #expect(try file.contents() == bytes)
+            #expect(mismatch(try file.contents(), bytes) == nil)
             // 257 write SQEs; the fdatasync is linked to the last one only.
             #expect(writer.statistics.completions == 257 + (sync ? 1 : 0))
             #expect(writer.readyCompletions == 0)

@@ -24,7 +24,7 @@ extension WriterTests {
             }
             #expect(notDrained == 0)
             #expect(writer.statistics.completions == UInt64(2 * count))
-            #expect(try file.contents() == expected)
+            #expect(mismatch(try file.contents(), expected) == nil)
         }
 
         /// Signals aimed at the writer thread (a handler without SA_RESTART) make `io_uring_enter` fail with EINTR while
@@ -47,7 +47,9 @@ extension WriterTests {
             final class Shared: Sendable {
                 let ready = Atomic<Bool>(false)
                 let done = Atomic<Bool>(false)
-                let outcome = Mutex<(written: Int, statistics: URingFileWriter.Statistics?, error: String?)>((0, nil, nil))
+                let outcome = Mutex<(written: Int, statistics: URingFileWriter.Statistics?, error: String?)>(
+                    (0, nil, nil)
+                )
             }
             let shared = Shared()
             let writerThread = TestThread {
@@ -145,7 +147,7 @@ extension WriterTests {
             close(writeEnd)
             reader.join()
             #expect(error == nil)
-            #expect(received.withLock { $0 } == bytes)
+            #expect(mismatch(received.withLock { $0 }, bytes) == nil)
             #expect(writer.statistics.shortWrites > 0)
             #expect(writer.statistics.completions == writer.statistics.shortWrites + 1)
             #expect(writer.readyCompletions == 0)

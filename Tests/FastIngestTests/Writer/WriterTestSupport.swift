@@ -50,6 +50,7 @@ final class TemporaryFile {
             directory = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
         }
         var template = Array("\(directory)/rivven-writer-test-XXXXXX".utf8CString)
+        // A non-empty array has a base address.
         let created = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard created >= 0 else { throw SystemCallFailed("mkstemp", errno) }
         path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -96,6 +97,17 @@ func readFile(_ path: String) throws -> [UInt8] {
         if n == 0 { return result }
         result.append(contentsOf: chunk[0..<n])
     }
+}
+
+/// `nil` when `actual` equals `expected`, otherwise where they first differ. For big buffers: `#expect(a == b)` on
+/// megabytes makes Swift Testing diff them, which takes minutes.
+func mismatch(_ actual: some Collection<UInt8>, _ expected: some Collection<UInt8>) -> String? {
+    var index = 0
+    for (a, e) in zip(actual, expected) {
+        if a != e { return "byte \(index) is \(a), expected \(e) (sizes \(actual.count), \(expected.count))" }
+        index += 1
+    }
+    return actual.count == expected.count ? nil : "size \(actual.count), expected \(expected.count)"
 }
 
 /// Reproducible pseudo-random bytes.
@@ -168,11 +180,17 @@ final class TestThread: @unchecked Sendable {
     init(_ body: @escaping @Sendable () -> Void) {
         self.body = body
         let context = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(&thread, nil, { context in
-            let this = Unmanaged<TestThread>.fromOpaque(context!).takeRetainedValue()
-            this.body()
-            return nil
-        }, context)
+        let rc = pthread_create(
+            &thread,
+            nil,
+            { context in
+                // `context` is the retained self passed below; pthread_create hands it back unchanged.
+                let this = Unmanaged<TestThread>.fromOpaque(context!).takeRetainedValue()
+                this.body()
+                return nil
+            },
+            context
+        )
         precondition(rc == 0, "pthread_create failed")
     }
 
