@@ -135,7 +135,8 @@ final class LogWriter: @unchecked Sendable {
             }
             let now = Self.monotonicNow()
             let sourcesEmpty = !accumulator.isFull
-            if accumulator.shouldClose(now: now, sourceIsEmpty: sourcesEmpty || stopping)
+            let producerWaits = stopping || sources.contains { $0.ring.producerWaits.load(ordering: .acquiring) }
+            if accumulator.shouldClose(now: now, sourceIsEmpty: sourcesEmpty || stopping, producerWaits: producerWaits)
                 || (stopping && !accumulator.isEmpty)
             {
                 if !flush(now: now) {

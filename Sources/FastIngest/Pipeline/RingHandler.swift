@@ -54,7 +54,10 @@ final class RingHandler: MQTTMessageHandler {
     private static let heldCapacity = 65_536
 
     var canAcceptMore: Bool {
-        if unacknowledged >= commitCount { return false }
+        if unacknowledged >= commitCount {
+            if !ring.producerWaits.exchange(true, ordering: .releasing) { writer.notify(urgent: true) }
+            return false
+        }
         // With a drop policy the socket keeps being read and QoS 0 overflow is dropped instead.
         return policy != .block || ring.hasRoom(forBytes: headroom)
     }
@@ -81,9 +84,10 @@ final class RingHandler: MQTTMessageHandler {
             switch result {
             case .queued:
                 if message.qos > 0 { noteHeld(UInt16(truncatingIfNeeded: message.packetID)) }
-                // Urgent: an acknowledgement waits for this message, or the ring is filling up (a QoS 0 batch
-                // lingering in the writer must not let it overflow).
-                writer.notify(urgent: message.qos > 0 || ring.availableCount >= urgentDepth)
+                // An idle writer wakes for any message; one lingering over a batch only when the ring fills up (it
+                // commits a batch holding acknowledgements within a millisecond, or at once when this thread stops
+                // reading to wait for them).
+                writer.notify(urgent: ring.availableCount >= urgentDepth)
                 return
             case .dropped:
                 report(dropped: 1, reason: "buffer full (\(policy.rawValue))")
@@ -118,6 +122,7 @@ final class RingHandler: MQTTMessageHandler {
 
     func connectionLost() {
         connectionStart = ring.publishedCount
+        ring.producerWaits.store(false, ordering: .relaxed)
         redeliveryExpected = Set(heldPacketIDs)
         expectedRedeliveries = redeliveryExpected.count
         seenSinceReconnect = 0
@@ -140,6 +145,7 @@ final class RingHandler: MQTTMessageHandler {
         let durable = ring.durable.load(ordering: .acquiring) >= published
         if durable && unacknowledged > 0 {
             unacknowledged = 0
+            ring.producerWaits.store(false, ordering: .relaxed)
             heldPacketIDs.removeAll(keepingCapacity: true)
         }
         return durable

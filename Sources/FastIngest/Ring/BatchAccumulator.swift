@@ -1,7 +1,7 @@
 /// Decides when a batch closes: at `maxMessages`, at `maxBytes`, or — once the source has nothing more to give —
-/// at once when a message in it waits for its acknowledgement (group commit: holding acks longer only adds latency
-/// and stalls the broker's in-flight window), else when `linger` has passed since the batch opened. Pure logic: no
-/// I/O, no clock of its own, no allocation.
+/// soon when a message in it waits for its acknowledgement (group commit: at once when a producer stopped reading
+/// to wait for it, else after `acknowledgementLinger`, so one fsync covers what arrives meanwhile), else when
+/// `linger` has passed since the batch opened. Pure logic: no I/O, no clock of its own, no allocation.
 public struct BatchAccumulator: Sendable, Equatable {
     /// Close at this many records.
     public let maxMessages: Int
@@ -9,6 +9,8 @@ public struct BatchAccumulator: Sendable, Equatable {
     public let maxBytes: Int
     /// How long a batch of QoS 0 messages may wait for more.
     public let lingerNanoseconds: Int64
+    /// How long a batch holding acknowledgements may wait for more while its producers still read.
+    public static let acknowledgementLingerNanoseconds: Int64 = 1_000_000
 
     /// Records in the open batch.
     public private(set) var count = 0
@@ -41,18 +43,23 @@ public struct BatchAccumulator: Sendable, Equatable {
         if qos > 0 { holdsAcknowledgement = true }
     }
 
-    /// Whether the batch should be written now. `sourceIsEmpty`: nothing more is available right now.
-    public func shouldClose(now: Int64, sourceIsEmpty: Bool) -> Bool {
+    /// Whether the batch should be written now. `sourceIsEmpty`: nothing more is available right now;
+    /// `producerWaits`: a producer stopped reading until its acknowledgements are released.
+    public func shouldClose(now: Int64, sourceIsEmpty: Bool, producerWaits: Bool = true) -> Bool {
         guard count > 0 else { return false }
         if isFull { return true }
         guard sourceIsEmpty else { return false }
-        return holdsAcknowledgement || now - openedAt >= lingerNanoseconds
+        if holdsAcknowledgement {
+            return producerWaits || now - openedAt >= Self.acknowledgementLingerNanoseconds
+        }
+        return now - openedAt >= lingerNanoseconds
     }
 
-    /// Nanoseconds until the linger deadline (0 when due), for the writer's idle wait.
+    /// Nanoseconds until the batch is due (0 when due), for the writer's idle wait.
     public func lingerRemaining(now: Int64) -> Int64 {
         guard count > 0 else { return lingerNanoseconds }
-        return max(0, openedAt + lingerNanoseconds - now)
+        let linger = holdsAcknowledgement ? Self.acknowledgementLingerNanoseconds : lingerNanoseconds
+        return max(0, openedAt + linger - now)
     }
 
     /// Starts a new, empty batch.

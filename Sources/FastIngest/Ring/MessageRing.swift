@@ -70,6 +70,9 @@ public final class MessageRing: @unchecked Sendable {
     /// Messages (a prefix) that are durable or were discarded: the producer's acknowledgements may leave when this
     /// reaches what it published. Written by the writer thread.
     package let durable = Atomic<UInt64>(0)
+    /// Set by the producer while it does not read because it waits for `durable` (its acknowledgements); the writer
+    /// then commits at once instead of lingering.
+    package let producerWaits = Atomic<Bool>(false)
 
     // Producer-only.
     private var head: UInt64 = 0

@@ -34,13 +34,22 @@ struct BatchAccumulatorTests {
         #expect(!batch.shouldClose(now: 60_000_000, sourceIsEmpty: false))
     }
 
-    @Test func heldAcknowledgementsCloseAtOnceWhenTheSourceIsEmpty() {
+    @Test func heldAcknowledgementsCloseAtOnceWhenTheProducerWaits() {
         var batch = BatchAccumulator(maxMessages: 1000, maxBytes: 1 << 20, lingerMilliseconds: 5000)
         batch.add(size: 10, qos: 0, now: 0)
         batch.add(size: 10, qos: 1, now: 0)
         #expect(batch.holdsAcknowledgement)
-        #expect(batch.shouldClose(now: 0, sourceIsEmpty: true))
-        #expect(!batch.shouldClose(now: 0, sourceIsEmpty: false))
+        #expect(batch.shouldClose(now: 0, sourceIsEmpty: true, producerWaits: true))
+        #expect(!batch.shouldClose(now: 0, sourceIsEmpty: false, producerWaits: true))
+    }
+
+    @Test func heldAcknowledgementsLingerOneMillisecondWhileProducersRead() {
+        var batch = BatchAccumulator(maxMessages: 1000, maxBytes: 1 << 20, lingerMilliseconds: 5000)
+        batch.add(size: 10, qos: 1, now: 10_000_000)
+        #expect(!batch.shouldClose(now: 10_000_000, sourceIsEmpty: true, producerWaits: false))
+        #expect(batch.lingerRemaining(now: 10_400_000) == 600_000)
+        #expect(!batch.shouldClose(now: 10_999_999, sourceIsEmpty: true, producerWaits: false))
+        #expect(batch.shouldClose(now: 11_000_000, sourceIsEmpty: true, producerWaits: false))
     }
 
     @Test func emptyNeverClosesAndResetEmpties() {
