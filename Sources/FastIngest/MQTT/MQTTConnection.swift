@@ -38,11 +38,9 @@ public final class MQTTConnection: @unchecked Sendable {
     private var thread: DriverThread?
     private var awaitingConnack = false
     private var connectDeadline = ContinuousClock.now
-    private var everConnected = false
     private var subscribedOnce = false
     private var pendingSubscribeID: Int?
     private var consecutiveFailures = 0
-    private var lastFailure: String?
     private var lastLoggedFailure: String?
     private var lastErrorLog: String?
     private var connackFailure: String?
@@ -197,7 +195,6 @@ public final class MQTTConnection: @unchecked Sendable {
     private func recordFailure(_ reason: String, severe: Bool = false) {
         awaitingConnack = false
         consecutiveFailures += 1
-        lastFailure = reason
         IngestCounters.bump(counters.errors)
         if reason != lastLoggedFailure {
             // TLS and authentication failures will not fix themselves: they are errors, not warnings.
@@ -274,7 +271,6 @@ extension MQTTConnection: MosquittoClientDelegate {
             "MQTT connected",
             metadata: ["mqtt.broker": "\(brokerText)", "mqtt.session_present": "\(sessionPresent)"]
         )
-        everConnected = true
         consecutiveFailures = 0
         lastLoggedFailure = nil
         onEvent(.connected(sessionPresent: sessionPresent))
