@@ -152,13 +152,28 @@ struct PostcardTests {
         // Longer than the type allows.
         BadVarint(type: "u16", bytes: [0x80, 0x80, 0x80, 0x01], code: .overlongVarint, position: 0),
         BadVarint(type: "u32", bytes: [0xFF, 0xFF, 0xFF, 0xFF, 0x8F, 0x00], code: .overlongVarint, position: 0),
-        BadVarint(type: "u64", bytes: [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x81, 0x00], code: .overlongVarint, position: 0),
+        BadVarint(
+            type: "u64",
+            bytes: [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x81, 0x00],
+            code: .overlongVarint,
+            position: 0
+        ),
         // Values beyond the type.
         BadVarint(type: "u16", bytes: [0xFF, 0xFF, 0x04], code: .varintOverflow, position: 0),
         BadVarint(type: "u32", bytes: [0xFF, 0xFF, 0xFF, 0xFF, 0x10], code: .varintOverflow, position: 0),
         BadVarint(type: "i32", bytes: [0x80, 0x80, 0x80, 0x80, 0x10], code: .varintOverflow, position: 0),
-        BadVarint(type: "u64", bytes: [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x02], code: .varintOverflow, position: 0),
-        BadVarint(type: "i64", bytes: [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x7F], code: .varintOverflow, position: 0),
+        BadVarint(
+            type: "u64",
+            bytes: [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x02],
+            code: .varintOverflow,
+            position: 0
+        ),
+        BadVarint(
+            type: "i64",
+            bytes: [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x7F],
+            code: .varintOverflow,
+            position: 0
+        ),
         // Cut short.
         BadVarint(type: "u64", bytes: [], code: .truncated, position: 0),
         BadVarint(type: "u64", bytes: [0x80], code: .truncated, position: 1),
@@ -224,27 +239,41 @@ struct PostcardTests {
             }
             #expect(error == RivvenCodecError(.invalidUTF8, at: 2), "\(sequence)")
             // The same bytes are fine as `bytes`.
-            #expect(failure(bytes) { (r) throws(RivvenCodecError) in
-                _ = try r.readU8()
-                return try r.readBytes()
-            } == nil)
+            #expect(
+                failure(bytes) { (r) throws(RivvenCodecError) in
+                    _ = try r.readU8()
+                    return try r.readBytes()
+                } == nil
+            )
         }
     }
 
     @Test("lengths and counts beyond the input are truncation; beyond a limit, limitExceeded")
     func lengths() throws {
-        #expect(failure([0x05, 0x61, 0x62]) { (r) throws(RivvenCodecError) in try r.readBytes() }
-            == RivvenCodecError(.truncated, at: 1, value: 5))
-        #expect(failure([0x03, 0x00, 0x00]) { (r) throws(RivvenCodecError) in try r.readCount() }
-            == RivvenCodecError(.truncated, at: 1, value: 3))
+        #expect(
+            failure([0x05, 0x61, 0x62]) { (r) throws(RivvenCodecError) in try r.readBytes() }
+                == RivvenCodecError(.truncated, at: 1, value: 5)
+        )
+        #expect(
+            failure([0x03, 0x00, 0x00]) { (r) throws(RivvenCodecError) in try r.readCount() }
+                == RivvenCodecError(.truncated, at: 1, value: 3)
+        )
         // A huge count is refused before anything is allocated.
         let huge: [UInt8] = [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]
         #expect(failure(huge) { (r) throws(RivvenCodecError) in try r.readCount() }?.code == .truncated)
         #expect(failure(huge) { (r) throws(RivvenCodecError) in try r.readBytes() }?.code == .truncated)
-        #expect(failure([0x04, 1, 2, 3, 4]) { (r) throws(RivvenCodecError) in try r.readBytes(limit: 3) }
-            == RivvenCodecError(.limitExceeded, at: 0, value: 4))
-        #expect(try decode([0x03, 1, 2, 3]) { (r) throws(RivvenCodecError) in try r.readBytes(limit: 3) } == [1, 2, 3])
-        #expect(failure([0x0B] + Array(repeating: 0, count: 11)) { (r) throws(RivvenCodecError) in try r.readCount(limit: 10) }?.code == .limitExceeded)
+        #expect(
+            failure([0x04, 1, 2, 3, 4]) { (r) throws(RivvenCodecError) in try r.readBytes(limit: 3) }
+                == RivvenCodecError(.limitExceeded, at: 0, value: 4)
+        )
+        #expect(
+            try decode([0x03, 1, 2, 3]) { (r) throws(RivvenCodecError) in try r.readBytes(limit: 3) } == [1, 2, 3]
+        )
+        #expect(
+            failure([0x0B] + Array(repeating: 0, count: 11)) { (r) throws(RivvenCodecError) in
+                try r.readCount(limit: 10)
+            }?.code == .limitExceeded
+        )
     }
 
     @Test("trailing bytes are refused; u8 is one raw byte")
@@ -260,7 +289,9 @@ struct PostcardTests {
 
     @Test("errors describe themselves")
     func errorDescription() {
-        #expect(RivvenCodecError(.unknownVariant, at: 9, value: 77).description == "unknownVariant at byte 9 (value 77)")
+        #expect(
+            RivvenCodecError(.unknownVariant, at: 9, value: 77).description == "unknownVariant at byte 9 (value 77)"
+        )
         #expect(RivvenCodecError(.truncated, at: 3).description == "truncated at byte 3")
     }
 }

@@ -10,24 +10,37 @@ struct RivvenBatchEncoderTests {
         (0..<count).map { _ in
             let keyKind = Int.random(in: 0..<3, using: &generator)
             let key: [UInt8]? =
-                keyKind == 0 ? nil : (0..<Int.random(in: 0...(keyKind == 1 ? 0 : 40), using: &generator)).map { _ in
+                keyKind == 0
+                ? nil
+                : (0..<Int.random(in: 0...(keyKind == 1 ? 0 : 40), using: &generator)).map { _ in
                     UInt8.random(in: 0...255, using: &generator)
                 }
             let sizes = [0, 1, 127, 128, 300, 16_383, 16_384, 20_000]
-            let size = Bool.random(using: &generator) ? sizes.randomElement(using: &generator)! : Int.random(in: 0...64, using: &generator)
+            let size =
+                Bool.random(using: &generator)
+                ? sizes.randomElement(using: &generator)! : Int.random(in: 0...64, using: &generator)
             return RivvenBatchRecord(key: key, value: Array(pattern[..<size]))
         }
     }
 
     /// The request the batch encoder should produce, through the enum.
     static func reference(
-        topic: String, partition: UInt32?, records: [RivvenBatchRecord], idempotence: RivvenIdempotence?,
-        leaderEpoch: UInt64?, correlationID: UInt32
+        topic: String,
+        partition: UInt32?,
+        records: [RivvenBatchRecord],
+        idempotence: RivvenIdempotence?,
+        leaderEpoch: UInt64?,
+        correlationID: UInt32
     ) -> [UInt8] {
         let request: RivvenRequest =
             if let idempotence {
                 .idempotentPublishBatch(
-                    topic: topic, partition: partition, records: records, idempotence: idempotence, leaderEpoch: leaderEpoch)
+                    topic: topic,
+                    partition: partition,
+                    records: records,
+                    idempotence: idempotence,
+                    leaderEpoch: leaderEpoch
+                )
             } else {
                 .publishBatch(topic: topic, partition: partition, records: records, leaderEpoch: leaderEpoch)
             }
@@ -40,26 +53,42 @@ struct RivvenBatchEncoderTests {
         for round in 0..<150 {
             let count = [0, 1, 2, 5, 127, 128, 200].randomElement(using: &generator)!
             let records = Self.randomRecords(count, using: &generator)
-            let topic = ["golden", "iot-events", "t", String(repeating: "x", count: 200)].randomElement(using: &generator)!
-            let partition: UInt32? = Bool.random(using: &generator) ? UInt32.random(in: 0...1000, using: &generator) : nil
+            let topic = ["golden", "iot-events", "t", String(repeating: "x", count: 200)].randomElement(
+                using: &generator
+            )!
+            let partition: UInt32? =
+                Bool.random(using: &generator) ? UInt32.random(in: 0...1000, using: &generator) : nil
             let idempotence: RivvenIdempotence? =
                 round % 2 == 0
                 ? nil
                 : RivvenIdempotence(
-                    producerID: UInt64.random(in: 0...UInt64.max, using: &generator) >> UInt64.random(in: 0...63, using: &generator),
+                    producerID: UInt64.random(in: 0...UInt64.max, using: &generator)
+                        >> UInt64.random(in: 0...63, using: &generator),
                     producerEpoch: UInt16.random(in: 0...UInt16.max, using: &generator),
-                    baseSequence: Int32.random(in: Int32.min...Int32.max, using: &generator) >> Int32.random(in: 0...31, using: &generator))
+                    baseSequence: Int32.random(in: Int32.min...Int32.max, using: &generator)
+                        >> Int32.random(in: 0...31, using: &generator)
+                )
             let leaderEpoch: UInt64? = round % 3 == 0 ? UInt64(round) * 1_000_003 : nil
             let correlationID = UInt32(round)
             let expected = Self.reference(
-                topic: topic, partition: partition, records: records, idempotence: idempotence, leaderEpoch: leaderEpoch,
-                correlationID: correlationID)
+                topic: topic,
+                partition: partition,
+                records: records,
+                idempotence: idempotence,
+                leaderEpoch: leaderEpoch,
+                correlationID: correlationID
+            )
 
             // Three steps, from arrays and from borrowed memory alternately, after something already in the buffer.
             var out: [UInt8] = [1, 2, 3]
             var mark = RivvenBatchEncoder.begin(
-                correlationID: correlationID, topic: topic, partition: partition, expectedRecordCount: records.count,
-                idempotence: idempotence, into: &out)
+                correlationID: correlationID,
+                topic: topic,
+                partition: partition,
+                expectedRecordCount: records.count,
+                idempotence: idempotence,
+                into: &out
+            )
             for (index, record) in records.enumerated() {
                 if index % 2 == 0 {
                     RivvenBatchEncoder.appendRecord(key: record.key, value: record.value, to: &mark, into: &out)
@@ -84,12 +113,21 @@ struct RivvenBatchEncoderTests {
             // The closure form.
             var closureOut: [UInt8] = []
             let closureLength = RivvenBatchEncoder.encode(
-                correlationID: correlationID, topic: topic, partition: partition, expectedRecordCount: records.count,
-                idempotence: idempotence, leaderEpoch: leaderEpoch, into: &closureOut
+                correlationID: correlationID,
+                topic: topic,
+                partition: partition,
+                expectedRecordCount: records.count,
+                idempotence: idempotence,
+                leaderEpoch: leaderEpoch,
+                into: &closureOut
             ) { append in
                 for record in records {
                     record.value.withUnsafeBytes { value in
-                        if let key = record.key { key.withUnsafeBytes { append($0, value) } } else { append(nil, value) }
+                        if let key = record.key {
+                            key.withUnsafeBytes { append($0, value) }
+                        } else {
+                            append(nil, value)
+                        }
                     }
                 }
             }
@@ -101,8 +139,13 @@ struct RivvenBatchEncoderTests {
                 $0 + RivvenBatchEncoder.encodedRecordLength(keyLength: $1.key?.count, valueLength: $1.value.count)
             }
             let planned = RivvenBatchEncoder.frameLength(
-                topicUTF8Count: topic.utf8.count, partition: partition, recordCount: records.count,
-                recordsLength: recordsLength, idempotence: idempotence, leaderEpoch: leaderEpoch)
+                topicUTF8Count: topic.utf8.count,
+                partition: partition,
+                recordCount: records.count,
+                recordsLength: recordsLength,
+                idempotence: idempotence,
+                leaderEpoch: leaderEpoch
+            )
             #expect(planned == length)
 
             // And it decodes back.
@@ -111,25 +154,42 @@ struct RivvenBatchEncoderTests {
         }
     }
 
-    @Test("a record count different from the expected one is corrected", arguments: [
-        (0, 0), (0, 5), (5, 0), (3, 127), (127, 3), (0, 128), (200, 3), (128, 16_383), (16_384, 2), (0, 16_384),
-    ])
+    @Test(
+        "a record count different from the expected one is corrected",
+        arguments: [
+            (0, 0), (0, 5), (5, 0), (3, 127), (127, 3), (0, 128), (200, 3), (128, 16_383), (16_384, 2), (0, 16_384),
+        ]
+    )
     func countCorrection(expected: Int, actual: Int) throws {
         var generator = SplitMix64(seed: UInt64(expected * 100_000 + actual))
         let records = (0..<actual).map { index in
-            RivvenBatchRecord(key: index % 3 == 0 ? nil : [UInt8(index & 0xFF)], value: [UInt8](repeating: 7, count: Int.random(in: 0...3, using: &generator)))
+            RivvenBatchRecord(
+                key: index % 3 == 0 ? nil : [UInt8(index & 0xFF)],
+                value: [UInt8](repeating: 7, count: Int.random(in: 0...3, using: &generator))
+            )
         }
         for idempotence in [nil, RivvenIdempotence(producerID: 9, producerEpoch: 1, baseSequence: 77)] {
             var out: [UInt8] = []
             var mark = RivvenBatchEncoder.begin(
-                correlationID: 5, topic: "golden", partition: 1, expectedRecordCount: expected, idempotence: idempotence,
-                into: &out)
+                correlationID: 5,
+                topic: "golden",
+                partition: 1,
+                expectedRecordCount: expected,
+                idempotence: idempotence,
+                into: &out
+            )
             for record in records {
                 RivvenBatchEncoder.appendRecord(key: record.key, value: record.value, to: &mark, into: &out)
             }
             RivvenBatchEncoder.finish(mark, into: &out)
             let reference = Self.reference(
-                topic: "golden", partition: 1, records: records, idempotence: idempotence, leaderEpoch: nil, correlationID: 5)
+                topic: "golden",
+                partition: 1,
+                records: records,
+                idempotence: idempotence,
+                leaderEpoch: nil,
+                correlationID: 5
+            )
             #expect(out == reference)
         }
     }
@@ -138,7 +198,12 @@ struct RivvenBatchEncoderTests {
     func valueInPlace() throws {
         var out: [UInt8] = []
         var mark = RivvenBatchEncoder.begin(
-            correlationID: 0, topic: "golden-one", partition: 0, expectedRecordCount: 2, into: &out)
+            correlationID: 0,
+            topic: "golden-one",
+            partition: 0,
+            expectedRecordCount: 2,
+            into: &out
+        )
         let key: [UInt8] = Array("kb2".utf8)
         key.withUnsafeBytes { key in
             RivvenBatchEncoder.appendRecord(key: key, valueLength: 2, to: &mark, into: &out) { $0 += Array("b2".utf8) }
@@ -158,7 +223,11 @@ struct RivvenBatchEncoderTests {
         var out: [UInt8] = [9, 9]
         #expect(throws: SourceFailed.self) {
             try RivvenBatchEncoder.encode(
-                correlationID: 1, topic: "t", partition: nil, expectedRecordCount: 3, into: &out
+                correlationID: 1,
+                topic: "t",
+                partition: nil,
+                expectedRecordCount: 3,
+                into: &out
             ) { (append) throws(SourceFailed) in
                 [UInt8](repeating: 1, count: 100).withUnsafeBytes { append(nil, $0) }
                 throw SourceFailed()
@@ -168,7 +237,12 @@ struct RivvenBatchEncoderTests {
 
         var explicit: [UInt8] = [4]
         let mark = RivvenBatchEncoder.begin(
-            correlationID: 1, topic: "t", partition: 0, expectedRecordCount: 1, into: &explicit)
+            correlationID: 1,
+            topic: "t",
+            partition: 0,
+            expectedRecordCount: 1,
+            into: &explicit
+        )
         RivvenBatchEncoder.rollback(mark, in: &explicit)
         #expect(explicit == [4])
     }
@@ -185,17 +259,34 @@ struct RivvenBatchEncoderTests {
                 if let key = entry.key {
                     key.withUnsafeBytes {
                         RivvenRequest.encodePublish(
-                            correlationID: 10, topic: "golden-one", partition: entry.partition, key: $0, value: value,
-                            leaderEpoch: entry.epoch, into: &out)
+                            correlationID: 10,
+                            topic: "golden-one",
+                            partition: entry.partition,
+                            key: $0,
+                            value: value,
+                            leaderEpoch: entry.epoch,
+                            into: &out
+                        )
                     }
                 } else {
                     RivvenRequest.encodePublish(
-                        correlationID: 10, topic: "golden-one", partition: entry.partition, key: nil, value: value,
-                        leaderEpoch: entry.epoch, into: &out)
+                        correlationID: 10,
+                        topic: "golden-one",
+                        partition: entry.partition,
+                        key: nil,
+                        value: value,
+                        leaderEpoch: entry.epoch,
+                        into: &out
+                    )
                 }
             }
             let request = RivvenRequest.publish(
-                topic: "golden-one", partition: entry.partition, key: entry.key, value: entry.value, leaderEpoch: entry.epoch)
+                topic: "golden-one",
+                partition: entry.partition,
+                key: entry.key,
+                value: entry.value,
+                leaderEpoch: entry.epoch
+            )
             #expect(out == request.frame(correlationID: 10))
         }
     }

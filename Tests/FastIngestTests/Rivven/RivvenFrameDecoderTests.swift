@@ -151,8 +151,14 @@ struct RivvenFrameDecoderTests {
         var offset = 0
         for round in 0..<30 {
             var bytes: [UInt8] = []
-            RivvenRequest.publish(topic: "t", partition: nil, key: nil, value: Array(repeating: 1, count: 9_000), leaderEpoch: nil)
-                .encode(correlationID: UInt32(round), into: &bytes)
+            RivvenRequest.publish(
+                topic: "t",
+                partition: nil,
+                key: nil,
+                value: Array(repeating: 1, count: 9_000),
+                leaderEpoch: nil
+            )
+            .encode(correlationID: UInt32(round), into: &bytes)
             decoder.append(bytes)
             offset += bytes.count
             #expect(drain(&decoder).frames.count == 1)

@@ -75,7 +75,9 @@ private func mutate(_ original: [UInt8], using generator: inout SplitMix64) -> [
         case 1:
             bytes.removeSubrange(Int.random(in: 0...bytes.count, using: &generator)...)
         case 2:
-            bytes += (0..<Int.random(in: 1...16, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            bytes += (0..<Int.random(in: 1...16, using: &generator)).map { _ in
+                UInt8.random(in: 0...255, using: &generator)
+            }
         case 3 where bytes.count >= 4:
             let length: UInt32 =
                 switch Int.random(in: 0..<3, using: &generator) {
@@ -129,7 +131,10 @@ struct RivvenFuzzTests {
         // 101 × 200 frames, each through five decoders.
         #expect(stats.accepted + stats.refused == 101 * 200 * 4)
         #expect(stats.accepted > 100)
-        for code in ["truncated", "trailingBytes", "unknownVariant", "frameTooShort", "badFormat", "invalidOption", "invalidBool", "overlongVarint", "invalidUTF8", "unsupportedVariant"] {
+        for code in [
+            "truncated", "trailingBytes", "unknownVariant", "frameTooShort", "badFormat", "invalidOption",
+            "invalidBool", "overlongVarint", "invalidUTF8", "unsupportedVariant",
+        ] {
             #expect(stats.codes.contains(code), "the fuzzer never produced \(code)")
         }
     }
@@ -139,7 +144,9 @@ struct RivvenFuzzTests {
         var generator = SplitMix64(seed: 0xBADC0DE)
         var stats = FuzzStats()
         for round in 0..<5_000 {
-            let bytes = (0..<Int.random(in: 0...48, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let bytes = (0..<Int.random(in: 0...48, using: &generator)).map { _ in
+                UInt8.random(in: 0...255, using: &generator)
+            }
             checkFrame(bytes, &stats, "random #\(round): \(hex(bytes))")
             // A well-formed header around random payload bytes.
             var frame: [UInt8] = []
@@ -150,7 +157,8 @@ struct RivvenFuzzTests {
             for round in 0..<300 {
                 let tail = (0..<Int.random(in: 0...32, using: &generator)).map { _ in
                     // Mostly small bytes, so tags and lengths are often valid and decoding goes deep.
-                    Bool.random(using: &generator) ? UInt8.random(in: 0...3, using: &generator) : UInt8.random(in: 0...255, using: &generator)
+                    Bool.random(using: &generator)
+                        ? UInt8.random(in: 0...3, using: &generator) : UInt8.random(in: 0...255, using: &generator)
                 }
                 checkPayload([index] + tail, &stats, "variant \(index) #\(round): \(hex(tail))")
             }
@@ -170,9 +178,13 @@ struct RivvenFuzzTests {
             var stream: [UInt8] = []
             for _ in 0..<80 {
                 let fixture = fixtures.randomElement(using: &generator)!
-                stream += Int.random(in: 0..<4, using: &generator) == 0 ? mutate(fixture.frame, using: &generator) : fixture.frame
+                stream +=
+                    Int.random(in: 0..<4, using: &generator) == 0
+                    ? mutate(fixture.frame, using: &generator) : fixture.frame
             }
-            var decoder = RivvenFrameDecoder(maxFrameLength: Bool.random(using: &generator) ? 512 : RivvenLimits.maxRequestFrameLength)
+            var decoder = RivvenFrameDecoder(
+                maxFrameLength: Bool.random(using: &generator) ? 512 : RivvenLimits.maxRequestFrameLength
+            )
             var index = 0
             feeding: while index < stream.count {
                 let end = min(stream.count, index + Int.random(in: 1...97, using: &generator))

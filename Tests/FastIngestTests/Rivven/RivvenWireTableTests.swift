@@ -46,7 +46,9 @@ indirect enum WireType: Equatable, CustomStringConvertible {
     }
 
     private static func expect(_ token: String, _ tokens: inout ArraySlice<String>) throws {
-        guard tokens.first == token else { throw TableError(text: "expected `\(token)`, got `\(tokens.first ?? "end")`") }
+        guard tokens.first == token else {
+            throw TableError(text: "expected `\(token)`, got `\(tokens.first ?? "end")`")
+        }
         tokens.removeFirst()
     }
 
@@ -115,10 +117,14 @@ struct WireTables {
             tables.structs[row[0]] = try fields(row[1])
         }
         for row in try rows(of: "requests", in: text) {
-            tables.requests.append(Variant(index: try #require(UInt32(row[0])), name: row[1], fields: try fields(row[2])))
+            tables.requests.append(
+                Variant(index: try #require(UInt32(row[0])), name: row[1], fields: try fields(row[2]))
+            )
         }
         for row in try rows(of: "responses", in: text) {
-            tables.responses.append(Variant(index: try #require(UInt32(row[0])), name: row[1], fields: try fields(row[2])))
+            tables.responses.append(
+                Variant(index: try #require(UInt32(row[0])), name: row[1], fields: try fields(row[2]))
+            )
         }
         return tables
     }
@@ -204,7 +210,9 @@ struct WireValueGenerator {
             out += Array(text.utf8)
             return .string(text)
         case .bytes:
-            let bytes = (0..<Int.random(in: 0...20, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let bytes = (0..<Int.random(in: 0...20, using: &generator)).map { _ in
+                UInt8.random(in: 0...255, using: &generator)
+            }
             varint(UInt64(bytes.count), into: &out)
             out += bytes
             return .bytes(bytes)
@@ -222,7 +230,9 @@ struct WireValueGenerator {
         case .map(let key, let entry):
             let count = Int.random(in: 0...2, using: &generator)
             varint(UInt64(count), into: &out)
-            return .array(try (0..<count).map { _ in .array([try value(key, into: &out), try value(entry, into: &out)]) })
+            return .array(
+                try (0..<count).map { _ in .array([try value(key, into: &out), try value(entry, into: &out)]) }
+            )
         case .tuple(let items):
             return .array(try items.map { try value($0, into: &out) })
         case .named(let name):
