@@ -6,7 +6,7 @@
 /// valid UTF-8), so a payload that decodes re-encodes to the same bytes.
 ///
 /// The reader borrows `UnsafeRawBufferPointer` memory: create it inside `withUnsafeBytes` (or use
-/// ``withReader(over:positionBase:_:)-(ArraySlice<UInt8>,_,_)``) and do not let it escape. Positions in errors are
+/// `PostcardReader.withReader(over:positionBase:_:)`) and do not let it escape. Positions in errors are
 /// `positionBase` plus the offset in the buffer, so a payload read from a frame can report frame positions.
 public struct PostcardReader {
     /// The bytes being read.
@@ -210,21 +210,25 @@ public struct PostcardReader {
 
     /// Reads an `Option<u32>`.
     public mutating func readOptionalU32() throws(RivvenCodecError) -> UInt32? {
-        try readOptionTag() ? try readU32() : nil
+        guard try readOptionTag() else { return nil }
+        return try readU32()
     }
 
     /// Reads an `Option<u64>`.
     public mutating func readOptionalU64() throws(RivvenCodecError) -> UInt64? {
-        try readOptionTag() ? try readU64() : nil
+        guard try readOptionTag() else { return nil }
+        return try readU64()
     }
 
     /// Reads an `Option<String>`.
     public mutating func readOptionalString(limit: Int? = nil) throws(RivvenCodecError) -> String? {
-        try readOptionTag() ? try readString(limit: limit) : nil
+        guard try readOptionTag() else { return nil }
+        return try readString(limit: limit)
     }
 
     /// Reads an `Option<Bytes>`.
     public mutating func readOptionalBytes(limit: Int? = nil) throws(RivvenCodecError) -> [UInt8]? {
-        try readOptionTag() ? try readBytes(limit: limit) : nil
+        guard try readOptionTag() else { return nil }
+        return try readBytes(limit: limit)
     }
 }
