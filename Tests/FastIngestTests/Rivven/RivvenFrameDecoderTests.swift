@@ -112,6 +112,14 @@ struct RivvenFrameDecoderTests {
         #expect(decoder.bufferedByteCount == 0)
         #expect(throws: RivvenCodecError(.frameTooLarge, at: ping.count, value: 65)) { try decoder.next() }
 
+        // Appending more without calling next() does not buffer the announced body either.
+        var eager = RivvenFrameDecoder(maxFrameLength: 64)
+        eager.append([0, 0, 1, 0])
+        #expect(eager.isFailed)
+        for _ in 0..<10 { eager.append([UInt8](repeating: 0, count: 100)) }
+        #expect(eager.bufferedByteCount == 0)
+        #expect(throws: RivvenCodecError(.frameTooLarge, at: 0, value: 256)) { try eager.next() }
+
         // L = max is fine, and waits for its body.
         var exact = RivvenFrameDecoder(maxFrameLength: 64)
         let body = [UInt8](repeating: 0x0D, count: 59)
