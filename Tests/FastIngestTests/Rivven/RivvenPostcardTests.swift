@@ -35,8 +35,8 @@ private func written(_ write: (inout [UInt8]) -> Void) -> [UInt8] {
     return out
 }
 
-@Suite("Postcard primitives")
-struct PostcardTests {
+@Suite("Rivven postcard primitives")
+struct RivvenPostcardTests {
     struct VarintCase: Sendable, CustomTestStringConvertible {
         var value: UInt64
         var bytes: [UInt8]
