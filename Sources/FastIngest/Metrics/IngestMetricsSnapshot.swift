@@ -26,6 +26,10 @@ public struct IngestMetricsSnapshot: Sendable, Equatable {
     public var duplicatesRedelivered: UInt64 = 0
     public var ringFullWaits: UInt64 = 0
     public var logTruncatedBytes: UInt64 = 0
+    /// Gauge: messages in the rings, not yet taken by the writer.
+    public var ringDepth: UInt64 = 0
+    /// Gauge: messages taken but not yet durable (their acknowledgements are held).
+    public var unacknowledgedInFlight: UInt64 = 0
 
     /// Creates a zero snapshot.
     public init() {}
@@ -67,7 +71,8 @@ public struct IngestMetricsSnapshot: Sendable, Equatable {
             ("dropped_ring_full", droppedRingFull), ("dropped_too_large", droppedTooLarge),
             ("dropped_unwritable", droppedUnwritable),
             ("duplicates_redelivered", duplicatesRedelivered), ("ring_full_waits", ringFullWaits),
-            ("log_truncated_bytes", logTruncatedBytes),
+            ("log_truncated_bytes", logTruncatedBytes), ("ring_depth", ringDepth),
+            ("unacknowledged_in_flight", unacknowledgedInFlight),
         ]
         return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
     }

@@ -20,6 +20,7 @@ public final class IngestPipeline: Sendable {
     /// The hot-path counters of this pipeline.
     public let counters = IngestCounters()
     private let connections: Mutex<[MQTTConnection]> = Mutex([])
+    private let rings: Mutex<[MessageRing]> = Mutex([])
     private let fatal: Mutex<String?> = Mutex(nil)
     private let done = WakePipe()
 
@@ -28,6 +29,16 @@ public final class IngestPipeline: Sendable {
         self.configuration = configuration
         self.sink = sink
         self.logger = logger
+    }
+
+    /// The counters plus the gauges read from the rings (depth, acknowledgements held).
+    public func metricsSnapshot() -> IngestMetricsSnapshot {
+        var snapshot = counters.snapshot()
+        for ring in rings.withLock({ $0 }) {
+            snapshot.ringDepth += UInt64(ring.availableCount)
+            snapshot.unacknowledgedInFlight += ring.publishedCountObserved &- ring.durable.load(ordering: .acquiring)
+        }
+        return snapshot
     }
 
     /// Whether every connection is up and subscribed (readiness).
@@ -61,7 +72,7 @@ public final class IngestPipeline: Sendable {
         for connection in created { connection.join() }
         writer?.stop()
         writer?.join()
-        let snapshot = counters.snapshot()
+        let snapshot = metricsSnapshot()
         logger.info(
             "stopped",
             metadata: [
@@ -142,6 +153,7 @@ public final class IngestPipeline: Sendable {
                     [weak connection] in connection?.wake()
                 }
                 pending.append((connection, writerSource))
+                rings.withLock { $0.append(ring) }
             }
         }
         let writerLogger = logger

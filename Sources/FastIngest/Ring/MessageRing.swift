@@ -99,8 +99,11 @@ public final class MessageRing: @unchecked Sendable {
 
     // MARK: Producer
 
-    /// Messages published so far (producer's view).
+    /// Messages published so far (producer's view; producer thread only).
     public var publishedCount: UInt64 { head }
+
+    /// Messages published so far, readable from any thread (metrics).
+    public var publishedCountObserved: UInt64 { published.load(ordering: .acquiring) }
 
     /// Whether a message of `bytes` (topic + payload) would fit now without dropping anything.
     public func hasRoom(forBytes bytes: Int) -> Bool {
