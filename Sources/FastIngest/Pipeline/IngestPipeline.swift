@@ -36,7 +36,10 @@ public final class IngestPipeline: Sendable {
         var snapshot = counters.snapshot()
         for ring in rings.withLock({ $0 }) {
             snapshot.ringDepth += UInt64(ring.availableCount)
-            snapshot.unacknowledgedInFlight += ring.publishedCountObserved &- ring.durable.load(ordering: .acquiring)
+            // Durable is read after published, so it may already be ahead of the value read: clamp at zero.
+            let durable = ring.durable.load(ordering: .acquiring)
+            let published = ring.publishedCountObserved
+            snapshot.unacknowledgedInFlight += published > durable ? published - durable : 0
         }
         return snapshot
     }
