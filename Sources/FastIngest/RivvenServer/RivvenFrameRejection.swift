@@ -42,7 +42,11 @@ enum RivvenFrameRejection: Equatable {
         case .varintOverflow:
             return serialization("Found a varint that didn't terminate. Is the usize too big for this platform?")
         case .overlongVarint:
-            return serialization("varint too long or not in its shortest form (strict test server)")
+            // The codec reports two things as overlong: a varint longer than its type allows (postcard's error too)
+            // and a padded one with a zero last group (which postcard accepts).
+            return isPaddedVarint(at: error.position, in: frame)
+                ? serialization("varint not in its shortest form (strict test server)")
+                : serialization("Found a varint that didn't terminate. Is the usize too big for this platform?")
         case .invalidBool:
             return serialization("Found a bool that wasn't 0 or 1")
         case .invalidOption:
@@ -66,6 +70,19 @@ enum RivvenFrameRejection: Equatable {
         default:
             return serialization("\(error)")
         }
+    }
+
+    /// Whether the varint starting at frame byte `position` ends (within 10 bytes) with a zero group after its first
+    /// byte.
+    private static func isPaddedVarint(at position: Int, in frame: RivvenFrame) -> Bool {
+        let payload = Array(frame.payload)
+        var index = position - RivvenFrame.headerLength
+        let start = index
+        while index >= 0 && index < payload.count && index - start < 10 {
+            if payload[index] & 0x80 == 0 { return index > start && payload[index] == 0 }
+            index += 1
+        }
+        return false
     }
 
     /// rivvend's `Request::validate` text for a bound the codec found exceeded. The codec reports where the length

@@ -178,8 +178,8 @@ public final class RivvenTestServer: Sendable {
                 let fd = RivvenServerSocket.accept(listener)
             else { continue }
             if faults.isRefusingConnections {
-                close(fd)
                 broker.updateStatistics { $0.connectionsRefused += 1 }
+                close(fd)
                 continue
             }
             broker.updateStatistics {
