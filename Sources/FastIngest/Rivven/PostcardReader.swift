@@ -6,7 +6,7 @@
 /// valid UTF-8), so a payload that decodes re-encodes to the same bytes.
 ///
 /// The reader borrows `UnsafeRawBufferPointer` memory: create it inside `withUnsafeBytes` (or use
-/// ``withReader(over:positionBase:_:)-(ArraySlice<UInt8>,_,_)``) and do not let it escape. Positions in errors are
+/// `PostcardReader.withReader(over:positionBase:_:)`) and do not let it escape. Positions in errors are
 /// `positionBase` plus the offset in the buffer, so a payload read from a frame can report frame positions.
 public struct PostcardReader {
     /// The bytes being read.
@@ -166,12 +166,12 @@ public struct PostcardReader {
     /// Reads a `Vec`/map element count.
     ///
     /// Every element this protocol defines takes at least one byte, so a count above ``remainingCount`` is reported
-    /// as ``RivvenCodecError/Code/truncated`` before anything is allocated; a count above `limit` is
+    /// as ``RivvenCodecError/Code/truncated`` before anything is allocated; a count above `limit` (when given) is
     /// ``RivvenCodecError/Code/limitExceeded``.
-    public mutating func readCount(limit: Int = Int.max) throws(RivvenCodecError) -> Int {
+    public mutating func readCount(limit: Int? = nil) throws(RivvenCodecError) -> Int {
         let start = offset
         let count = try readU64()
-        if count > UInt64(limit) { throw failure(.limitExceeded, at: start, value: count) }
+        if let limit, count > UInt64(limit) { throw failure(.limitExceeded, at: start, value: count) }
         if count > UInt64(remainingCount) { throw failure(.truncated, at: offset, value: count) }
         return Int(count)
     }
@@ -179,11 +179,11 @@ public struct PostcardReader {
     // MARK: Byte strings
 
     /// Reads a length-prefixed byte string and returns the bytes in place (valid as long as the reader's memory).
-    /// A length above `limit` is ``RivvenCodecError/Code/limitExceeded``.
-    public mutating func readBorrowedBytes(limit: Int = Int.max) throws(RivvenCodecError) -> UnsafeRawBufferPointer {
+    /// A length above `limit` (when given) is ``RivvenCodecError/Code/limitExceeded``.
+    public mutating func readBorrowedBytes(limit: Int? = nil) throws(RivvenCodecError) -> UnsafeRawBufferPointer {
         let start = offset
         let length = try readU64()
-        if length > UInt64(limit) { throw failure(.limitExceeded, at: start, value: length) }
+        if let limit, length > UInt64(limit) { throw failure(.limitExceeded, at: start, value: length) }
         if length > UInt64(remainingCount) { throw failure(.truncated, at: offset, value: length) }
         let end = offset + Int(length)
         let slice = UnsafeRawBufferPointer(rebasing: bytes[offset..<end])
@@ -192,13 +192,13 @@ public struct PostcardReader {
     }
 
     /// Reads a length-prefixed byte string (`Bytes`, `Vec<u8>`) into a new array.
-    public mutating func readBytes(limit: Int = Int.max) throws(RivvenCodecError) -> [UInt8] {
+    public mutating func readBytes(limit: Int? = nil) throws(RivvenCodecError) -> [UInt8] {
         [UInt8](try readBorrowedBytes(limit: limit))
     }
 
     /// Reads a `String`: a length-prefixed byte string that must be valid UTF-8
     /// (``RivvenCodecError/Code/invalidUTF8`` at its first byte otherwise).
-    public mutating func readString(limit: Int = Int.max) throws(RivvenCodecError) -> String {
+    public mutating func readString(limit: Int? = nil) throws(RivvenCodecError) -> String {
         let raw = try readBorrowedBytes(limit: limit)
         guard let string = String(validating: raw, as: UTF8.self) else {
             throw failure(.invalidUTF8, at: offset - raw.count)
@@ -210,21 +210,25 @@ public struct PostcardReader {
 
     /// Reads an `Option<u32>`.
     public mutating func readOptionalU32() throws(RivvenCodecError) -> UInt32? {
-        try readOptionTag() ? try readU32() : nil
+        guard try readOptionTag() else { return nil }
+        return try readU32()
     }
 
     /// Reads an `Option<u64>`.
     public mutating func readOptionalU64() throws(RivvenCodecError) -> UInt64? {
-        try readOptionTag() ? try readU64() : nil
+        guard try readOptionTag() else { return nil }
+        return try readU64()
     }
 
     /// Reads an `Option<String>`.
-    public mutating func readOptionalString(limit: Int = Int.max) throws(RivvenCodecError) -> String? {
-        try readOptionTag() ? try readString(limit: limit) : nil
+    public mutating func readOptionalString(limit: Int? = nil) throws(RivvenCodecError) -> String? {
+        guard try readOptionTag() else { return nil }
+        return try readString(limit: limit)
     }
 
     /// Reads an `Option<Bytes>`.
-    public mutating func readOptionalBytes(limit: Int = Int.max) throws(RivvenCodecError) -> [UInt8]? {
-        try readOptionTag() ? try readBytes(limit: limit) : nil
+    public mutating func readOptionalBytes(limit: Int? = nil) throws(RivvenCodecError) -> [UInt8]? {
+        guard try readOptionTag() else { return nil }
+        return try readBytes(limit: limit)
     }
 }

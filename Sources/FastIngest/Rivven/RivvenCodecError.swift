@@ -13,7 +13,8 @@ public struct RivvenCodecError: Error, Sendable, Hashable, CustomStringConvertib
         private let kind: Kind
         private init(_ kind: Kind) { self.kind = kind }
 
-        /// The input ends before the value being read does (a length or count larger than what is left counts too).
+        /// The input ends before the value being read does (a length or count larger than what is left counts too;
+        /// ``RivvenCodecError/value`` is then that length or count).
         public static let truncated = Code(.truncated)
         /// A varint that is not in its shortest form (a zero last group after the first byte), or longer than its
         /// type allows (3 bytes for u16, 5 for u32, 10 for u64).
@@ -31,7 +32,8 @@ public struct RivvenCodecError: Error, Sendable, Hashable, CustomStringConvertib
         /// A variant the protocol defines but this codec does not implement (consumer-group, transaction, quota and
         /// admin requests, …); ``RivvenCodecError/value`` is the index.
         public static let unsupportedVariant = Code(.unsupportedVariant)
-        /// Bytes left after a complete payload (or after a complete frame where exactly one was expected).
+        /// Bytes left after a complete payload (or after a complete frame where exactly one was expected);
+        /// ``RivvenCodecError/value`` is how many.
         public static let trailingBytes = Code(.trailingBytes)
         /// A frame length prefix `L` above the limit; ``RivvenCodecError/value`` is `L`. The stream cannot be resynchronised.
         public static let frameTooLarge = Code(.frameTooLarge)

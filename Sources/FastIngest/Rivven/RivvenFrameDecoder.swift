@@ -1,10 +1,11 @@
 /// Cuts a byte stream into Rivven frames, whatever the chunks it arrives in (WIRE.md §2).
 ///
-/// Feed it what the socket delivered with ``append(_:)`` and drain it with ``next()`` until that returns nil. A
-/// length prefix above ``maxFrameLength`` is reported as soon as its 4 bytes are there, before any of the frame's
-/// body is waited for or buffered; the stream cannot be resynchronised after that, so the decoder stays failed
-/// (every later ``next()`` throws the same error and ``append(_:)`` drops its input). A length prefix below 5
-/// (``RivvenCodecError/Code/frameTooShort``) consumes only that frame, as the broker does.
+/// Feed it what the socket delivered with `append` and drain it with ``next()`` until that returns nil. A length
+/// prefix above ``maxFrameLength`` is refused as soon as its 4 bytes are there: none of the frame's body is waited
+/// for or kept. The stream cannot be resynchronised after that, so the decoder stays failed: ``next()`` throws
+/// ``RivvenCodecError/Code/frameTooLarge`` (after returning the complete frames before it) and `append` drops its
+/// input. A length prefix below 5 (``RivvenCodecError/Code/frameTooShort``) consumes only that frame, as the broker
+/// does.
 ///
 /// Positions in errors are offsets in the whole stream (the first byte ever appended is 0).
 public struct RivvenFrameDecoder: Sendable {
@@ -38,6 +39,7 @@ public struct RivvenFrameDecoder: Sendable {
         guard failure == nil else { return }
         compact()
         buffer.append(contentsOf: bytes)
+        refuseOversizedPendingFrame()
     }
 
     /// Adds received bytes.
@@ -45,6 +47,7 @@ public struct RivvenFrameDecoder: Sendable {
         guard failure == nil else { return }
         compact()
         buffer.append(contentsOf: bytes)
+        refuseOversizedPendingFrame()
     }
 
     /// Returns the next complete frame, or nil when more bytes are needed.
@@ -52,16 +55,11 @@ public struct RivvenFrameDecoder: Sendable {
         if let failure { throw failure }
         let available = buffer.count - readIndex
         guard available >= 4 else { return nil }
+        refuseOversizedPendingFrame()
+        if let failure { throw failure }
         let frameStart = readIndex
         let streamPosition = bufferStreamOffset + frameStart
         let length = Int(RivvenFrame.loadBigEndian(buffer, at: frameStart))
-        if length > maxFrameLength {
-            let error = RivvenCodecError(.frameTooLarge, at: streamPosition, value: UInt64(length))
-            failure = error
-            buffer = []
-            readIndex = 0
-            throw error
-        }
         guard available >= 4 + length else { return nil }
         readIndex = frameStart + 4 + length
         if length < RivvenFrame.minimumLength {
@@ -72,6 +70,17 @@ public struct RivvenFrameDecoder: Sendable {
             correlationID: RivvenFrame.loadBigEndian(buffer, at: frameStart + 5),
             payload: buffer[(frameStart + RivvenFrame.headerLength)..<readIndex]
         )
+    }
+
+    /// Fails the decoder, dropping what is buffered, when the next frame's length prefix is complete and too large:
+    /// its body is never waited for, even if the caller appends more before calling ``next()``.
+    private mutating func refuseOversizedPendingFrame() {
+        guard failure == nil, buffer.count - readIndex >= 4 else { return }
+        let length = RivvenFrame.loadBigEndian(buffer, at: readIndex)
+        guard Int(length) > maxFrameLength else { return }
+        failure = RivvenCodecError(.frameTooLarge, at: bufferStreamOffset + readIndex, value: UInt64(length))
+        buffer = []
+        readIndex = 0
     }
 
     /// Drops consumed bytes when that is cheap: all of them, or at least 64 KiB that are at least half the buffer.

@@ -309,7 +309,7 @@ extension RivvenRequest {
             let partition = try reader.readU32()
             let offset = try reader.readU64()
             let maxMessages = try reader.readU32()
-            let isolationLevel: UInt8? = try reader.readOptionTag() ? try reader.readU8() : nil
+            let isolationLevel: UInt8? = try reader.readOptionTag() ? reader.readU8() : nil
             return .consume(
                 topic: topic,
                 partition: partition,

@@ -8,7 +8,10 @@ import Testing
 struct RivvenFixtureTests {
     @Test("the fixture directory is there and complete")
     func directoryIsComplete() throws {
-        let directory = try #require(RivvenShared.fixturesDirectory, "shared/rivven/fixtures not found next to the repository or at /work/shared")
+        let directory = try #require(
+            RivvenShared.fixturesDirectory,
+            "shared/rivven/fixtures not found next to the repository or at /work/shared"
+        )
         let index = try JSONValue.parse(try Data(contentsOf: URL(fileURLWithPath: directory + "/INDEX.json")))
         let indexed = try #require(index.arrayValue).compactMap { $0["file"]?.stringValue }
         #expect(indexed.count == 98)
@@ -66,8 +69,12 @@ struct RivvenFixtureTests {
         let correlationID = try #require(fixture.correlationID)
         let encoded =
             fixture.isClientToServer
-            ? try requestFromSidecar(variant: fixture.variant, fields: fixture.fields).frame(correlationID: correlationID)
-            : try responseFromSidecar(variant: fixture.variant, fields: fixture.fields).frame(correlationID: correlationID)
+            ? try requestFromSidecar(variant: fixture.variant, fields: fixture.fields).frame(
+                correlationID: correlationID
+            )
+            : try responseFromSidecar(variant: fixture.variant, fields: fixture.fields).frame(
+                correlationID: correlationID
+            )
         #expect(hex(encoded) == hex(fixture.frame))
     }
 

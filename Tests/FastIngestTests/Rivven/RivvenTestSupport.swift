@@ -234,7 +234,9 @@ func sidecarFields(_ request: RivvenRequest) -> JSONValue {
             "offset": .int(offset),
         ])
     case .getOffset(let consumerGroup, let topic, let partition):
-        return .object(["consumer_group": .string(consumerGroup), "topic": .string(topic), "partition": .int(partition)])
+        return .object([
+            "consumer_group": .string(consumerGroup), "topic": .string(topic), "partition": .int(partition),
+        ])
     case .getMetadata(let topic):
         return .object(["topic": .string(topic)])
     case .getOffsetBounds(let topic, let partition):
@@ -379,62 +381,90 @@ func requestFromSidecar(variant: String, fields: JSONValue) throws -> RivvenRequ
     switch variant {
     case "Authenticate":
         return .authenticate(
-            username: try f.string("username"), password: try f.string("password"),
-            requireTLS: try f.bool("require_tls"))
+            username: try f.string("username"),
+            password: try f.string("password"),
+            requireTLS: try f.bool("require_tls")
+        )
     case "SaslAuthenticate":
         return .saslAuthenticate(mechanism: try f.bytes("mechanism"), authBytes: try f.bytes("auth_bytes"))
     case "ScramClientFirst": return .scramClientFirst(message: try f.bytes("message"))
     case "ScramClientFinal": return .scramClientFinal(message: try f.bytes("message"))
     case "Publish":
         return .publish(
-            topic: try f.string("topic"), partition: try f.optional("partition") { try f.unsigned($0) },
-            key: try f.optional("key", f.bytes), value: try f.bytes("value"),
-            leaderEpoch: try f.optional("leader_epoch") { try f.unsigned($0) })
+            topic: try f.string("topic"),
+            partition: try f.optional("partition") { try f.unsigned($0) },
+            key: try f.optional("key", f.bytes),
+            value: try f.bytes("value"),
+            leaderEpoch: try f.optional("leader_epoch") { try f.unsigned($0) }
+        )
     case "Consume":
         return .consume(
-            topic: try f.string("topic"), partition: try f.unsigned("partition"), offset: try f.unsigned("offset"),
+            topic: try f.string("topic"),
+            partition: try f.unsigned("partition"),
+            offset: try f.unsigned("offset"),
             maxMessages: try f.unsigned("max_messages"),
             isolationLevel: try f.optional("isolation_level") { try f.unsigned($0) },
-            maxWaitMs: try f.optional("max_wait_ms") { try f.unsigned($0) })
+            maxWaitMs: try f.optional("max_wait_ms") { try f.unsigned($0) }
+        )
     case "CreateTopic":
         return .createTopic(name: try f.string("name"), partitions: try f.optional("partitions") { try f.unsigned($0) })
     case "ListTopics": return .listTopics
     case "CommitOffset":
         return .commitOffset(
-            consumerGroup: try f.string("consumer_group"), topic: try f.string("topic"),
-            partition: try f.unsigned("partition"), offset: try f.unsigned("offset"))
+            consumerGroup: try f.string("consumer_group"),
+            topic: try f.string("topic"),
+            partition: try f.unsigned("partition"),
+            offset: try f.unsigned("offset")
+        )
     case "GetOffset":
         return .getOffset(
-            consumerGroup: try f.string("consumer_group"), topic: try f.string("topic"),
-            partition: try f.unsigned("partition"))
+            consumerGroup: try f.string("consumer_group"),
+            topic: try f.string("topic"),
+            partition: try f.unsigned("partition")
+        )
     case "GetMetadata": return .getMetadata(topic: try f.string("topic"))
     case "Ping": return .ping
-    case "GetOffsetBounds": return .getOffsetBounds(topic: try f.string("topic"), partition: try f.unsigned("partition"))
+    case "GetOffsetBounds":
+        return .getOffsetBounds(topic: try f.string("topic"), partition: try f.unsigned("partition"))
     case "GetOffsetForTimestamp":
         return .getOffsetForTimestamp(
-            topic: try f.string("topic"), partition: try f.unsigned("partition"),
-            timestampMs: try f.signed("timestamp_ms"))
+            topic: try f.string("topic"),
+            partition: try f.unsigned("partition"),
+            timestampMs: try f.signed("timestamp_ms")
+        )
     case "InitProducerId": return .initProducerID(producerID: try f.optional("producer_id") { try f.unsigned($0) })
     case "IdempotentPublish":
         return .idempotentPublish(
-            topic: try f.string("topic"), partition: try f.optional("partition") { try f.unsigned($0) },
-            key: try f.optional("key", f.bytes), value: try f.bytes("value"), producerID: try f.unsigned("producer_id"),
-            producerEpoch: try f.unsigned("producer_epoch"), sequence: try f.signed("sequence"),
-            leaderEpoch: try f.optional("leader_epoch") { try f.unsigned($0) })
+            topic: try f.string("topic"),
+            partition: try f.optional("partition") { try f.unsigned($0) },
+            key: try f.optional("key", f.bytes),
+            value: try f.bytes("value"),
+            producerID: try f.unsigned("producer_id"),
+            producerEpoch: try f.unsigned("producer_epoch"),
+            sequence: try f.signed("sequence"),
+            leaderEpoch: try f.optional("leader_epoch") { try f.unsigned($0) }
+        )
     case "Handshake":
         return .handshake(protocolVersion: try f.unsigned("protocol_version"), clientID: try f.string("client_id"))
     case "PublishBatch":
         return .publishBatch(
-            topic: try f.string("topic"), partition: try f.optional("partition") { try f.unsigned($0) },
-            records: try f.records("records"), leaderEpoch: try f.optional("leader_epoch") { try f.unsigned($0) })
+            topic: try f.string("topic"),
+            partition: try f.optional("partition") { try f.unsigned($0) },
+            records: try f.records("records"),
+            leaderEpoch: try f.optional("leader_epoch") { try f.unsigned($0) }
+        )
     case "IdempotentPublishBatch":
         return .idempotentPublishBatch(
-            topic: try f.string("topic"), partition: try f.optional("partition") { try f.unsigned($0) },
+            topic: try f.string("topic"),
+            partition: try f.optional("partition") { try f.unsigned($0) },
             records: try f.records("records"),
             idempotence: RivvenIdempotence(
-                producerID: try f.unsigned("producer_id"), producerEpoch: try f.unsigned("producer_epoch"),
-                baseSequence: try f.signed("base_sequence")),
-            leaderEpoch: try f.optional("leader_epoch") { try f.unsigned($0) })
+                producerID: try f.unsigned("producer_id"),
+                producerEpoch: try f.unsigned("producer_epoch"),
+                baseSequence: try f.signed("base_sequence")
+            ),
+            leaderEpoch: try f.optional("leader_epoch") { try f.unsigned($0) }
+        )
     default:
         throw SidecarFieldReader.Missing(field: "variant \(variant)")
     }
@@ -449,11 +479,15 @@ func responseFromSidecar(variant: String, fields: JSONValue) throws -> RivvenRes
     case "ScramServerFirst": return .scramServerFirst(message: try f.bytes("message"))
     case "ScramServerFinal":
         return .scramServerFinal(
-            message: try f.bytes("message"), sessionID: try f.optional("session_id", f.string),
-            expiresIn: try f.optional("expires_in") { try f.unsigned($0) })
+            message: try f.bytes("message"),
+            sessionID: try f.optional("session_id", f.string),
+            expiresIn: try f.optional("expires_in") { try f.unsigned($0) }
+        )
     case "Published": return .published(offset: try f.unsigned("offset"), partition: try f.unsigned("partition"))
     case "Messages":
-        guard let array = try f.value("messages").arrayValue else { throw SidecarFieldReader.Missing(field: "messages") }
+        guard let array = try f.value("messages").arrayValue else {
+            throw SidecarFieldReader.Missing(field: "messages")
+        }
         return .messages(
             try array.map { element in
                 let m = SidecarFieldReader(fields: element)
@@ -461,16 +495,20 @@ func responseFromSidecar(variant: String, fields: JSONValue) throws -> RivvenRes
                     throw SidecarFieldReader.Missing(field: "headers")
                 }
                 return RivvenMessage(
-                    offset: try m.unsigned("offset"), partition: try m.unsigned("partition"),
-                    key: try m.optional("key", m.bytes), value: try m.bytes("value"),
+                    offset: try m.unsigned("offset"),
+                    partition: try m.unsigned("partition"),
+                    key: try m.optional("key", m.bytes),
+                    value: try m.bytes("value"),
                     timestamp: try m.signed("timestamp"),
                     headers: try headers.map { header in
                         guard let pair = header.arrayValue, pair.count == 2, let name = pair[0].stringValue,
                             let value = pair[1].bytesValue
                         else { throw SidecarFieldReader.Missing(field: "header") }
                         return RivvenMessage.Header(name: name, value: value)
-                    })
-            })
+                    }
+                )
+            }
+        )
     case "TopicCreated": return .topicCreated(name: try f.string("name"), partitions: try f.unsigned("partitions"))
     case "Topics":
         guard let array = try f.value("topics").arrayValue else { throw SidecarFieldReader.Missing(field: "topics") }
@@ -484,26 +522,41 @@ func responseFromSidecar(variant: String, fields: JSONValue) throws -> RivvenRes
     case "Error": return .error(message: try f.string("message"))
     case "Ok": return .ok
     case "ProducerIdInitialized":
-        return .producerIDInitialized(producerID: try f.unsigned("producer_id"), producerEpoch: try f.unsigned("producer_epoch"))
+        return .producerIDInitialized(
+            producerID: try f.unsigned("producer_id"),
+            producerEpoch: try f.unsigned("producer_epoch")
+        )
     case "IdempotentPublished":
         return .idempotentPublished(
-            offset: try f.unsigned("offset"), partition: try f.unsigned("partition"), duplicate: try f.bool("duplicate"))
+            offset: try f.unsigned("offset"),
+            partition: try f.unsigned("partition"),
+            duplicate: try f.bool("duplicate")
+        )
     case "Throttled":
         return .throttled(
-            throttleTimeMs: try f.unsigned("throttle_time_ms"), quotaType: try f.string("quota_type"),
-            entity: try f.string("entity"))
+            throttleTimeMs: try f.unsigned("throttle_time_ms"),
+            quotaType: try f.string("quota_type"),
+            entity: try f.string("entity")
+        )
     case "HandshakeResult":
         return .handshakeResult(
-            serverVersion: try f.unsigned("server_version"), compatible: try f.bool("compatible"),
-            message: try f.string("message"))
+            serverVersion: try f.unsigned("server_version"),
+            compatible: try f.bool("compatible"),
+            message: try f.string("message")
+        )
     case "PublishedBatch":
         return .publishedBatch(
-            baseOffset: try f.unsigned("base_offset"), partition: try f.unsigned("partition"),
-            recordCount: try f.unsigned("record_count"))
+            baseOffset: try f.unsigned("base_offset"),
+            partition: try f.unsigned("partition"),
+            recordCount: try f.unsigned("record_count")
+        )
     case "IdempotentPublishedBatch":
         return .idempotentPublishedBatch(
-            baseOffset: try f.unsigned("base_offset"), partition: try f.unsigned("partition"),
-            recordCount: try f.unsigned("record_count"), duplicate: try f.bool("duplicate"))
+            baseOffset: try f.unsigned("base_offset"),
+            partition: try f.unsigned("partition"),
+            recordCount: try f.unsigned("record_count"),
+            duplicate: try f.bool("duplicate")
+        )
     default:
         throw SidecarFieldReader.Missing(field: "variant \(variant)")
     }
