@@ -14,9 +14,15 @@ final class RivvenBroker: Sendable {
         case anonymous
     }
 
+    /// One partition: its next offset and, unless the server drops payloads, its records (record *i* has offset *i*).
+    struct PartitionLog {
+        var records: [RivvenStoredRecord] = []
+        var nextOffset: UInt64 = 0
+    }
+
     struct Storage {
-        /// Records per topic, per partition.
-        var topics: [String: [[RivvenStoredRecord]]] = [:]
+        /// Partitions per topic.
+        var topics: [String: [PartitionLog]] = [:]
         /// Topic names in creation order (what `ListTopics` returns).
         var topicOrder: [String] = []
         var sticky: RivvenStickyPartitioner
@@ -29,6 +35,7 @@ final class RivvenBroker: Sendable {
     }
 
     let defaultPartitions: UInt32
+    let retainRecords: Bool
     let requireAuth: Bool
     let sessionLifetime: Duration
     let credentials: [String: RivvenScramServer.Credentials]
@@ -41,6 +48,7 @@ final class RivvenBroker: Sendable {
     init(configuration: RivvenTestServer.Configuration) {
         precondition(configuration.defaultPartitions >= 1, "RivvenTestServer: defaultPartitions must be at least 1")
         defaultPartitions = configuration.defaultPartitions
+        retainRecords = configuration.retainRecords
         requireAuth = configuration.requireAuth
         sessionLifetime = configuration.sessionLifetime
         scramServerNonce = configuration.scramServerNonce
@@ -160,7 +168,13 @@ final class RivvenBroker: Sendable {
                 single: false
             )
         case .consume(let topic, let partition, let offset, let maxMessages, _, let maxWaitMs):
-            return consume(topic: topic, partition: partition, offset: offset, maxMessages: maxMessages, maxWaitMs: maxWaitMs)
+            return consume(
+                topic: topic,
+                partition: partition,
+                offset: offset,
+                maxMessages: maxMessages,
+                maxWaitMs: maxWaitMs
+            )
         case .commitOffset(let group, let topic, let partition, let offset):
             return commitOffset(group: group, topic: topic, partition: partition, offset: offset)
         case .getOffset(let group, let topic, let partition):
@@ -190,7 +204,9 @@ final class RivvenBroker: Sendable {
                 )
             }
             guard let keys = credentials[username], keys.verifies(password: password) else {
-                return .error(message: "AUTHENTICATION_FAILED: \(RivvenScramServer.Failure.authenticationFailed.rawValue)")
+                return .error(
+                    message: "AUTHENTICATION_FAILED: \(RivvenScramServer.Failure.authenticationFailed.rawValue)"
+                )
             }
             let (sessionID, expiresAt) = openSession()
             auth = .authenticated(sessionID: sessionID, expiresAt: expiresAt)
@@ -290,7 +306,7 @@ final class RivvenBroker: Sendable {
         return storage.withLock { storage in
             if storage.topics[name] != nil { return .error(message: "Topic '\(name)' already exists") }
             let count = partitions ?? defaultPartitions
-            storage.topics[name] = Array(repeating: [], count: Int(count))
+            storage.topics[name] = Array(repeating: PartitionLog(), count: Int(count))
             storage.topicOrder.append(name)
             return .topicCreated(name: name, partitions: count)
         }
@@ -312,7 +328,7 @@ final class RivvenBroker: Sendable {
     /// `resolve_topic` with `auto_create_topics`, which 0.0.22 cannot turn off).
     private func resolveTopic(_ topic: String, in storage: inout Storage) -> UInt32 {
         if let partitions = storage.topics[topic] { return UInt32(partitions.count) }
-        storage.topics[topic] = Array(repeating: [], count: Int(defaultPartitions))
+        storage.topics[topic] = Array(repeating: PartitionLog(), count: Int(defaultPartitions))
         storage.topicOrder.append(topic)
         return defaultPartitions
     }
@@ -330,7 +346,9 @@ final class RivvenBroker: Sendable {
             partition
             ?? storage.sticky.partition(topic: topic, key: key, partitionCount: count, now: monotonicNanoseconds())
         if chosen >= count {
-            return .failure(RivvenServerReply(.error(message: "INVALID_PARTITION: Invalid partition \(chosen): must be < \(count)")))
+            return .failure(
+                RivvenServerReply(.error(message: "INVALID_PARTITION: Invalid partition \(chosen): must be < \(count)"))
+            )
         }
         return .success(chosen)
     }
@@ -340,20 +358,23 @@ final class RivvenBroker: Sendable {
         -> UInt64
     {
         let timestamp = Self.wallClockMilliseconds()
-        let base = UInt64(storage.topics[topic]![Int(partition)].count)
-        var offset = base
-        for record in records {
-            storage.topics[topic]![Int(partition)].append(
-                RivvenStoredRecord(
-                    offset: offset,
-                    partition: partition,
-                    key: record.key,
-                    value: record.value,
-                    timestamp: timestamp
+        let base = storage.topics[topic]![Int(partition)].nextOffset
+        if retainRecords {
+            var offset = base
+            for record in records {
+                storage.topics[topic]![Int(partition)].records.append(
+                    RivvenStoredRecord(
+                        offset: offset,
+                        partition: partition,
+                        key: record.key,
+                        value: record.value,
+                        timestamp: timestamp
+                    )
                 )
-            )
-            offset += 1
+                offset += 1
+            }
         }
+        storage.topics[topic]![Int(partition)].nextOffset = base + UInt64(records.count)
         storage.statistics.recordsStored += records.count
         return base
     }
@@ -368,7 +389,12 @@ final class RivvenBroker: Sendable {
             case .failure(let reply):
                 return reply.response
             case .success(let chosen):
-                let offset = append([RivvenBatchRecord(key: key, value: value)], topic: topic, partition: chosen, in: &storage)
+                let offset = append(
+                    [RivvenBatchRecord(key: key, value: value)],
+                    topic: topic,
+                    partition: chosen,
+                    in: &storage
+                )
                 return .published(offset: offset, partition: chosen)
             }
         }
@@ -480,11 +506,14 @@ final class RivvenBroker: Sendable {
                 guard partition < partitions.count else {
                     return .failure(
                         RivvenServerReply(
-                            .error(message: "INVALID_PARTITION: Invalid partition \(partition): must be < \(partitions.count)")
+                            .error(
+                                message:
+                                    "INVALID_PARTITION: Invalid partition \(partition): must be < \(partitions.count)"
+                            )
                         )
                     )
                 }
-                let log = partitions[Int(partition)]
+                let log = partitions[Int(partition)].records
                 guard offset < UInt64(log.count), limit > 0 else { return .success([]) }
                 let end = min(log.count, Int(offset) + limit)
                 return .success(
@@ -526,10 +555,11 @@ final class RivvenBroker: Sendable {
             guard partition < partitions.count else {
                 return .error(message: "UNKNOWN_PARTITION: partition \(partition) does not exist in topic '\(topic)'")
             }
-            let latest = UInt64(partitions[Int(partition)].count)
+            let latest = partitions[Int(partition)].nextOffset
             if offset > latest {
                 return .error(
-                    message: "OFFSET_OUT_OF_RANGE: offset \(offset) exceeds latest offset \(latest) for partition \(partition)"
+                    message:
+                        "OFFSET_OUT_OF_RANGE: offset \(offset) exceeds latest offset \(latest) for partition \(partition)"
                 )
             }
             storage.groupOffsets[group, default: [:]][topic, default: [:]][partition] = offset
@@ -546,7 +576,7 @@ final class RivvenBroker: Sendable {
             guard partition < partitions.count else {
                 return .error(message: "Partition \(partition) not found for topic '\(topic)'")
             }
-            return .offsetBounds(earliest: 0, latest: UInt64(partitions[Int(partition)].count))
+            return .offsetBounds(earliest: 0, latest: partitions[Int(partition)].nextOffset)
         }
     }
 
@@ -557,9 +587,11 @@ final class RivvenBroker: Sendable {
         return storage.withLock { storage in
             guard let partitions = storage.topics[topic] else { return .error(message: "Topic not found: \(topic)") }
             guard partition < partitions.count else {
-                return .error(message: "INVALID_PARTITION: Invalid partition \(partition): must be < \(partitions.count)")
+                return .error(
+                    message: "INVALID_PARTITION: Invalid partition \(partition): must be < \(partitions.count)"
+                )
             }
-            return .offsetForTimestamp(partitions[Int(partition)].first { $0.timestamp >= timestampMs }?.offset)
+            return .offsetForTimestamp(partitions[Int(partition)].records.first { $0.timestamp >= timestampMs }?.offset)
         }
     }
 
@@ -568,12 +600,12 @@ final class RivvenBroker: Sendable {
     func records(topic: String, partition: UInt32) -> [RivvenStoredRecord] {
         storage.withLock { storage in
             guard let partitions = storage.topics[topic], partition < partitions.count else { return [] }
-            return partitions[Int(partition)]
+            return partitions[Int(partition)].records
         }
     }
 
     func allRecords(topic: String) -> [RivvenStoredRecord] {
-        storage.withLock { $0.topics[topic]?.flatMap { $0 } ?? [] }
+        storage.withLock { $0.topics[topic]?.flatMap(\.records) ?? [] }
     }
 
     // MARK: Helpers

@@ -14,7 +14,11 @@ enum RivvenFrameRejection: Equatable {
     /// For an error of ``RivvenFrameDecoder/next()`` (the frame itself is unusable).
     static func forStream(_ error: RivvenCodecError) -> RivvenFrameRejection {
         if error.code == .frameTooLarge {
-            return .reply(correlationID: 0, message: "MESSAGE_TOO_LARGE: \(error.value) bytes exceeds limit", thenClose: true)
+            return .reply(
+                correlationID: 0,
+                message: "MESSAGE_TOO_LARGE: \(error.value) bytes exceeds limit",
+                thenClose: true
+            )
         }
         // frameTooShort: L < 5, no room for the format byte and the correlation id.
         return .reply(

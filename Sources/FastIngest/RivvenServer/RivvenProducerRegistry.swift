@@ -197,7 +197,8 @@ enum RivvenNameValidator {
 
     private static func matchesTopicPattern(_ bytes: [UInt8]) -> Bool {
         func isAlphanumeric(_ byte: UInt8) -> Bool {
-            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
+                || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
                 || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
         }
         guard let first = bytes.first, isAlphanumeric(first), bytes.count <= maxTopicNameLength else { return false }

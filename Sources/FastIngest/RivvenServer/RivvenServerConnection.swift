@@ -85,7 +85,9 @@ final class RivvenServerConnection: Sendable {
                 }
                 let remaining = deadline - now
                 let step = remaining < .milliseconds(50) ? remaining : .milliseconds(50)
-                let milliseconds = Int32(clamping: step.components.seconds * 1000 + step.components.attoseconds / 1_000_000_000_000_000 + 1)
+                let milliseconds = Int32(
+                    clamping: step.components.seconds * 1000 + step.components.attoseconds / 1_000_000_000_000_000 + 1
+                )
                 if RivvenServerSocket.pollReadable([fd], milliseconds: milliseconds)[0] { break }
             }
             let count = RivvenServerSocket.receive(fd, into: &readBuffer)
@@ -140,9 +142,9 @@ final class RivvenServerConnection: Sendable {
         case .dropBefore:
             broker.updateStatistics { $0.connectionsDroppedByFault += 1 }
             return .abrupt
-        case .fail(let message):
+        case .reply(let injected):
             broker.updateStatistics { $0.injectedErrors += 1 }
-            response = .error(message: message)
+            response = injected
         case .handle(let dropAfter):
             response = broker.respond(to: request, auth: &auth)
             dropAfterHandling = dropAfter

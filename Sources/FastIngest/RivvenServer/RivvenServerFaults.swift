@@ -8,7 +8,8 @@ import Synchronization
 /// 1. ``pause()``: nothing is read, handled or answered until ``resume()`` (a broker that is unreachable; new
 ///    connections wait in the listen backlog).
 /// 2. Connection drop ``DropPoint/beforeHandling``: the connection is closed, the request is lost.
-/// 3. ``failNext(_:kind:message:)``: answered `Error{message}` with the request's correlation id, not handled.
+/// 3. ``failNext(_:kind:message:)`` / ``replyNext(_:kind:with:)``: answered with the injected reply (same correlation
+///    id), not handled.
 /// 4. The request is handled (stored, …).
 /// 5. Connection drop ``DropPoint/afterHandlingBeforeReply``: the connection is closed, the reply is lost.
 /// 6. ``delayReplies(by:kinds:)``: the reply waits.
@@ -30,14 +31,14 @@ public final class RivvenServerFaults: Sendable {
         var seen = 0
     }
 
-    struct FailRule {
+    struct InjectedReply {
         var remaining: Int
-        var message: String
+        var response: RivvenResponse
     }
 
     struct State {
         var drop: DropRule?
-        var failures: [String: FailRule] = [:]
+        var injected: [String: InjectedReply] = [:]
         var delay: Duration = .zero
         var delayKinds: Set<String>?
         var refusing = false
@@ -69,20 +70,27 @@ public final class RivvenServerFaults: Sendable {
         state.withLock { $0.drop = nil }
     }
 
-    /// Answers the next `count` requests of `kind` with `Error{message}` instead of handling them (adds to what is
-    /// still pending for that kind; the message is replaced).
+    /// Answers the next `count` requests of `kind` with `Error{message}` instead of handling them (such as
+    /// `BUFFER_FULL: Server publish buffer is full, retry later`). Adds to what is still pending for that kind and
+    /// replaces its reply.
     public func failNext(_ count: Int, kind: String, message: String) {
+        replyNext(count, kind: kind, with: .error(message: message))
+    }
+
+    /// Answers the next `count` requests of `kind` with `response` instead of handling them (such as
+    /// `Throttled{…}`). Adds to what is still pending for that kind and replaces its reply.
+    public func replyNext(_ count: Int, kind: String, with response: RivvenResponse) {
         precondition(count >= 0, "RivvenServerFaults: negative count")
         Self.checkKind(kind)
         state.withLock { state in
-            let pending = state.failures[kind]?.remaining ?? 0
-            state.failures[kind] = FailRule(remaining: pending + count, message: message)
+            let pending = state.injected[kind]?.remaining ?? 0
+            state.injected[kind] = InjectedReply(remaining: pending + count, response: response)
         }
     }
 
-    /// How many injected errors are still pending for `kind`.
+    /// How many injected replies are still pending for `kind`.
     public func pendingFailures(kind: String) -> Int {
-        state.withLock { $0.failures[kind]?.remaining ?? 0 }
+        state.withLock { $0.injected[kind]?.remaining ?? 0 }
     }
 
     /// Delays every reply to a request of `kinds` by `delay` (`.zero` stops delaying).
@@ -127,7 +135,7 @@ public final class RivvenServerFaults: Sendable {
     enum Verdict: Equatable {
         case handle(dropAfter: Bool)
         case dropBefore
-        case fail(message: String)
+        case reply(RivvenResponse)
     }
 
     /// Consumes the drop counter and injected errors for one request of `kind`.
@@ -140,10 +148,10 @@ public final class RivvenServerFaults: Sendable {
                 state.drop = rule
             }
             if dropNow == .beforeHandling { return .dropBefore }
-            if var failure = state.failures[kind], failure.remaining > 0 {
-                failure.remaining -= 1
-                state.failures[kind] = failure
-                return .fail(message: failure.message)
+            if var injected = state.injected[kind], injected.remaining > 0 {
+                injected.remaining -= 1
+                state.injected[kind] = injected
+                return .reply(injected.response)
             }
             return .handle(dropAfter: dropNow == .afterHandlingBeforeReply)
         }

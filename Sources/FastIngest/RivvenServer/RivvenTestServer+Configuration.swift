@@ -14,6 +14,7 @@ extension RivvenTestServer {
     /// | `users` | none | principals created with `rivvend user create` |
     /// | `sessionLifetime` | 3600 s | session timeout |
     /// | `scramServerNonce` | nil: base64 of 24 random bytes | — (a hook to replay captured SCRAM exchanges) |
+    /// | `retainRecords` | true | — (false: keep offsets only, for long benchmarks) |
     public struct Configuration: Sendable {
         /// The IPv4 address to listen on.
         public var host: String
@@ -40,6 +41,9 @@ extension RivvenTestServer {
         /// Makes the SCRAM server nonce deterministic (the text appended to the client nonce). nil: base64 of 24
         /// random bytes, as rivvend.
         public var scramServerNonce: (@Sendable () -> String)?
+        /// Whether records are kept. false keeps only each partition's next offset (and the idempotence state), so a
+        /// long benchmark does not fill memory; `Consume` and the inspection API then see no records.
+        public var retainRecords: Bool
 
         /// Creates a configuration; every parameter has rivvend's default (auth off).
         public init(
@@ -53,7 +57,8 @@ extension RivvenTestServer {
             requireAuth: Bool = false,
             users: [User] = [],
             sessionLifetime: Duration = .seconds(3600),
-            scramServerNonce: (@Sendable () -> String)? = nil
+            scramServerNonce: (@Sendable () -> String)? = nil,
+            retainRecords: Bool = true
         ) {
             self.host = host
             self.port = port
@@ -66,6 +71,7 @@ extension RivvenTestServer {
             self.users = users
             self.sessionLifetime = sessionLifetime
             self.scramServerNonce = scramServerNonce
+            self.retainRecords = retainRecords
         }
     }
 
@@ -131,7 +137,8 @@ public struct RivvenServerStatistics: Sendable, Hashable {
     public var openConnections = 0
     /// Connections closed by a connection-drop fault.
     public var connectionsDroppedByFault = 0
-    /// Requests answered with an injected `Error`.
+    /// Requests answered with an injected reply (``RivvenServerFaults/failNext(_:kind:message:)``,
+    /// ``RivvenServerFaults/replyNext(_:kind:with:)``).
     public var injectedErrors = 0
     /// Frames that could not be decoded (answered `Error` with correlation id 0, or closed).
     public var malformedFrames = 0

@@ -84,11 +84,13 @@ public final class RivvenTestServer: Sendable {
 
     /// Stops accepting, closes every connection and waits for all server threads to end. Does nothing when stopped.
     public func stop() {
-        guard let running = lifecycle.withLock({ lifecycle -> Running? in
-            let running = lifecycle.running
-            lifecycle.running = nil
-            return running
-        }) else { return }
+        guard
+            let running = lifecycle.withLock({ lifecycle -> Running? in
+                let running = lifecycle.running
+                lifecycle.running = nil
+                return running
+            })
+        else { return }
         stopping.store(true, ordering: .sequentiallyConsistent)
         broker.stopping.store(true, ordering: .sequentiallyConsistent)
         running.wake.signal()
@@ -150,6 +152,15 @@ public final class RivvenTestServer: Sendable {
     /// A topic's partition count, or nil when it does not exist.
     public func partitionCount(topic: String) -> UInt32? {
         broker.storage.withLock { $0.topics[topic].map { UInt32($0.count) } }
+    }
+
+    /// The offset the next record of a partition will get (its record count, also when records are not retained),
+    /// or nil when the topic or partition does not exist.
+    public func nextOffset(topic: String, partition: UInt32) -> UInt64? {
+        broker.storage.withLock { storage in
+            guard let partitions = storage.topics[topic], partition < partitions.count else { return nil }
+            return partitions[Int(partition)].nextOffset
+        }
     }
 
     /// The committed offset of a consumer group, or nil.

@@ -1,5 +1,6 @@
-@testable import FastIngest
 import Testing
+
+@testable import FastIngest
 
 /// SHA-256, HMAC-SHA-256, PBKDF2-HMAC-SHA-256, base64 and the SCRAM-SHA-256 server against published test vectors.
 @Suite("RivvenTestServer: crypto for SCRAM")
@@ -44,12 +45,20 @@ struct RivvenServerCryptoTests {
     @Test("HMAC-SHA-256 (RFC 4231)")
     func hmac() {
         #expect(
-            Self.hexString(RivvenHMACSHA256.authenticationCode(key: [UInt8](repeating: 0x0b, count: 20), message: Self.ascii("Hi There")))
+            Self.hexString(
+                RivvenHMACSHA256.authenticationCode(
+                    key: [UInt8](repeating: 0x0b, count: 20),
+                    message: Self.ascii("Hi There")
+                )
+            )
                 == "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
         )
         #expect(
             Self.hexString(
-                RivvenHMACSHA256.authenticationCode(key: Self.ascii("Jefe"), message: Self.ascii("what do ya want for nothing?"))
+                RivvenHMACSHA256.authenticationCode(
+                    key: Self.ascii("Jefe"),
+                    message: Self.ascii("what do ya want for nothing?")
+                )
             ) == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         )
         let longKey = [UInt8](repeating: 0xaa, count: 131)
@@ -74,16 +83,27 @@ struct RivvenServerCryptoTests {
     @Test("PBKDF2-HMAC-SHA-256")
     func pbkdf2() {
         #expect(
-            Self.hexString(RivvenPBKDF2.deriveKey(password: Self.ascii("passwd"), salt: Self.ascii("salt"), iterations: 1, keyLength: 64))
+            Self.hexString(
+                RivvenPBKDF2.deriveKey(
+                    password: Self.ascii("passwd"),
+                    salt: Self.ascii("salt"),
+                    iterations: 1,
+                    keyLength: 64
+                )
+            )
                 == "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
                 + "49ca9cccf179b645991664b39d77ef317c71b845b1e30bd509112041d3a19783"
         )
         #expect(
-            Self.hexString(RivvenPBKDF2.deriveKey(password: Self.ascii("password"), salt: Self.ascii("salt"), iterations: 1))
+            Self.hexString(
+                RivvenPBKDF2.deriveKey(password: Self.ascii("password"), salt: Self.ascii("salt"), iterations: 1)
+            )
                 == "120fb6cffcf8b32c43e7225256c4f837a86548c92ccc35480805987cb70be17b"
         )
         #expect(
-            Self.hexString(RivvenPBKDF2.deriveKey(password: Self.ascii("password"), salt: Self.ascii("salt"), iterations: 4096))
+            Self.hexString(
+                RivvenPBKDF2.deriveKey(password: Self.ascii("password"), salt: Self.ascii("salt"), iterations: 4096)
+            )
                 == "c5e478d59288c841aa530db6845c4c8d962893a001ce4e11a4963873aa98134a"
         )
         #expect(
@@ -100,7 +120,10 @@ struct RivvenServerCryptoTests {
 
     @Test("base64: RFC 4648 §10 vectors, round trips, strict decoding")
     func base64() {
-        let vectors = ["": "", "f": "Zg==", "fo": "Zm8=", "foo": "Zm9v", "foob": "Zm9vYg==", "fooba": "Zm9vYmE=", "foobar": "Zm9vYmFy"]
+        let vectors = [
+            "": "", "f": "Zg==", "fo": "Zm8=", "foo": "Zm9v", "foob": "Zm9vYg==", "fooba": "Zm9vYmE=",
+            "foobar": "Zm9vYmFy",
+        ]
         for (plain, encoded) in vectors {
             #expect(RivvenBase64.encode(Self.ascii(plain)) == encoded)
             #expect(RivvenBase64.decode(encoded) == Self.ascii(plain))
@@ -145,15 +168,26 @@ struct RivvenServerCryptoTests {
         let keys = RivvenScramServer.Credentials(password: "pw", salt: [1, 2, 3], iterations: 4096)
         let lookup: (String) -> RivvenScramServer.Credentials? = { $0 == "bob" ? keys : nil }
         let (pending, _) = try RivvenScramServer.clientFirst(
-            Self.ascii("n,,n=bob,r=abc"), credentials: lookup, serverNonce: "XYZ", fakeSalt: { [] }
+            Self.ascii("n,,n=bob,r=abc"),
+            credentials: lookup,
+            serverNonce: "XYZ",
+            fakeSalt: { [] }
         ).get()
         let zeroProof = RivvenBase64.encode([UInt8](repeating: 0, count: 32))
         #expect(
-            RivvenScramServer.clientFinal(Self.ascii("c=biws,r=abcXYZ,p=\(zeroProof)"), pending: pending, credentials: lookup)
+            RivvenScramServer.clientFinal(
+                Self.ascii("c=biws,r=abcXYZ,p=\(zeroProof)"),
+                pending: pending,
+                credentials: lookup
+            )
                 == .failure(.authenticationFailed)
         )
         #expect(
-            RivvenScramServer.clientFinal(Self.ascii("c=biws,r=abcXYW,p=\(zeroProof)"), pending: pending, credentials: lookup)
+            RivvenScramServer.clientFinal(
+                Self.ascii("c=biws,r=abcXYW,p=\(zeroProof)"),
+                pending: pending,
+                credentials: lookup
+            )
                 == .failure(.invalidCredentials)
         )
         #expect(
@@ -164,13 +198,18 @@ struct RivvenServerCryptoTests {
             RivvenScramServer.clientFinal(Self.ascii("c=biws,r=abcXYZ"), pending: pending, credentials: lookup)
                 == .failure(.invalidCredentials)
         )
-        for bad in [Self.ascii("n,,r=abc"), Self.ascii("n,,n=bob"), Self.ascii("n=bob"), [0x6e, 0x2c, 0x2c, 0xff, 0xfe]] {
+        for bad in [
+            Self.ascii("n,,r=abc"), Self.ascii("n,,n=bob"), Self.ascii("n=bob"), [0x6e, 0x2c, 0x2c, 0xff, 0xfe],
+        ] {
             let result = RivvenScramServer.clientFirst(bad, credentials: lookup, serverNonce: "X", fakeSalt: { [] })
             #expect((try? result.get()) == nil, "\(bad)")
         }
         // Without the gs2 header the whole message is the bare part; escaped names are unescaped.
         let escaped = RivvenScramServer.clientFirst(
-            Self.ascii("n=a=2Cb=3Dc,r=n1,x=y"), credentials: { _ in nil }, serverNonce: "S", fakeSalt: { [9] }
+            Self.ascii("n=a=2Cb=3Dc,r=n1,x=y"),
+            credentials: { _ in nil },
+            serverNonce: "S",
+            fakeSalt: { [9] }
         )
         let (escapedPending, escapedFirst) = try escaped.get()
         #expect(escapedPending.username == "a,b=c")
@@ -196,10 +235,17 @@ struct RivvenServerCryptoTests {
         let salt = try #require(RivvenBase64.decode("ZSqHRsb52eB/aSp+UUw6uw=="))
         let keys = RivvenScramServer.Credentials(password: "secret-pw", salt: salt, iterations: 4096)
         let (pending, computedFirst) = try RivvenScramServer.clientFirst(
-            first, credentials: { $0 == "alice" ? keys : nil }, serverNonce: "KkhzduW2/yj8IZLiSPtY7zFD", fakeSalt: { [] }
+            first,
+            credentials: { $0 == "alice" ? keys : nil },
+            serverNonce: "KkhzduW2/yj8IZLiSPtY7zFD",
+            fakeSalt: { [] }
         ).get()
         #expect(computedFirst == expectedFirst)
-        let computedFinal = try RivvenScramServer.clientFinal(final, pending: pending, credentials: { $0 == "alice" ? keys : nil }).get()
+        let computedFinal = try RivvenScramServer.clientFinal(
+            final,
+            pending: pending,
+            credentials: { $0 == "alice" ? keys : nil }
+        ).get()
         #expect(computedFinal == expectedFinal)
     }
 }

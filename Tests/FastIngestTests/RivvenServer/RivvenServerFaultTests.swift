@@ -76,12 +76,36 @@ struct RivvenServerFaultTests {
         server.faults.failNext(2, kind: "Publish", message: "BUFFER_FULL: Server publish buffer is full, retry later")
         #expect(server.faults.pendingFailures(kind: "Publish") == 2)
         #expect(try client.call(.ping) == .pong)
-        #expect(try client.call(Self.publish("1")) == .error(message: "BUFFER_FULL: Server publish buffer is full, retry later"))
-        #expect(try client.call(Self.publish("2")) == .error(message: "BUFFER_FULL: Server publish buffer is full, retry later"))
+        #expect(
+            try client.call(Self.publish("1"))
+                == .error(message: "BUFFER_FULL: Server publish buffer is full, retry later")
+        )
+        #expect(
+            try client.call(Self.publish("2"))
+                == .error(message: "BUFFER_FULL: Server publish buffer is full, retry later")
+        )
         #expect(try client.call(Self.publish("3")) == .published(offset: 0, partition: 0))
         #expect(Self.values(server) == ["3"])
         #expect(server.statistics.injectedErrors == 2)
         #expect(server.faults.pendingFailures(kind: "Publish") == 0)
+    }
+
+    @Test("replyNext injects any reply, such as Throttled, for one kind only")
+    func injectedReplies() throws {
+        let (server, port) = try RivvenServerTestSupport.startServer()
+        defer { server.stop() }
+        let client = try RivvenServerTestSupport.connect(port)
+        let throttled = RivvenResponse.throttled(
+            throttleTimeMs: 1500,
+            quotaType: "produce_bytes_rate",
+            entity: "user:alice"
+        )
+        server.faults.replyNext(1, kind: "PublishBatch", with: throttled)
+        let batch = RivvenRequest.publishBatch(topic: "f", partition: 0, records: [.init(value: [1])], leaderEpoch: nil)
+        #expect(try client.call(Self.publish("single")) == .published(offset: 0, partition: 0))
+        #expect(try client.call(batch) == throttled)
+        #expect(try client.call(batch) == .publishedBatch(baseOffset: 1, partition: 0, recordCount: 1))
+        #expect(server.statistics.injectedErrors == 1)
     }
 
     @Test("while refusing connections, every new connection is closed at once; existing ones keep working")

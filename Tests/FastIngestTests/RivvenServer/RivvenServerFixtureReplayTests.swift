@@ -1,5 +1,6 @@
-@testable import FastIngest
 import Testing
+
+@testable import FastIngest
 
 /// Replays the captured client frames (`/work/shared/rivven/fixtures`, real rivven-python 0.0.22) against the test
 /// server over TCP, each on its own connection as captured, and compares every reply with the reference reply of the
@@ -23,7 +24,10 @@ struct RivvenServerFixtureReplayTests {
         while index < fixtures.count {
             let request = fixtures[index]
             try #require(request.isClientToServer, "\(request.name) should be a request")
-            let reply = try #require(index + 1 < fixtures.count ? fixtures[index + 1] : nil, "no reply after \(request.name)")
+            let reply = try #require(
+                index + 1 < fixtures.count ? fixtures[index + 1] : nil,
+                "no reply after \(request.name)"
+            )
             try #require(!reply.isClientToServer, "\(reply.name) should be a reply")
             exchanges.append(Exchange(request: request, reply: reply))
             index += 2
@@ -32,7 +36,11 @@ struct RivvenServerFixtureReplayTests {
     }
 
     /// Sends every request on its captured connection and checks the reply against the fixture.
-    static func replay(_ exchanges: [Exchange], port: UInt16, check: (Exchange, RivvenFrame, RivvenResponse) throws -> Void)
+    static func replay(
+        _ exchanges: [Exchange],
+        port: UInt16,
+        check: (Exchange, RivvenFrame, RivvenResponse) throws -> Void
+    )
         throws
     {
         var clients: [Int: RivvenTestClient] = [:]
@@ -90,9 +98,11 @@ struct RivvenServerFixtureReplayTests {
         // What the capture stored: golden-one got 0…3 (Publish), 4…9 (producer batches), 10…11 (IdempotentPublish).
         #expect(server.records(topic: "golden-one", partition: 0).map(\.offset) == Array(0...11))
         #expect(server.records(topic: "golden-auto", partition: 1).count == 1)
-        #expect(server.records(topic: "golden", partition: 2).map { String(decoding: $0.key ?? [], as: UTF8.self) } == [
-            "key-2", "key-3", "key-5",
-        ])
+        #expect(
+            server.records(topic: "golden", partition: 2).map { String(decoding: $0.key ?? [], as: UTF8.self) } == [
+                "key-2", "key-3", "key-5",
+            ]
+        )
         #expect(server.committedOffset(group: "g1", topic: "golden-one", partition: 0) == 2)
         #expect(server.statistics.connectionsAccepted == 6)
         #expect(server.statistics.requests("PublishBatch") == 8)
@@ -114,9 +124,11 @@ struct RivvenServerFixtureReplayTests {
         defer { server.stop() }
         try Self.replay(exchanges, port: port) { exchange, frame, response in
             if case .scramServerFinal(let message, let sessionID, let expiresIn) = response {
-                guard case .scramServerFinal(let expected, _, let expectedExpiry) = try RivvenResponse.decode(
-                    try RivvenFrame.parse(exchange.reply.frame)
-                ) else {
+                guard
+                    case .scramServerFinal(let expected, _, let expectedExpiry) = try RivvenResponse.decode(
+                        try RivvenFrame.parse(exchange.reply.frame)
+                    )
+                else {
                     Issue.record("fixture \(exchange.reply.name) is not ScramServerFinal")
                     return
                 }
@@ -137,14 +149,25 @@ struct RivvenServerFixtureReplayTests {
         let (server, port) = try RivvenServerTestSupport.startServer()
         defer { server.stop() }
         let client = try RivvenServerTestSupport.connect(port)
-        #expect(try client.call(.createTopic(name: "golden-one", partitions: 1)) == .topicCreated(name: "golden-one", partitions: 1))
+        #expect(
+            try client.call(.createTopic(name: "golden-one", partitions: 1))
+                == .topicCreated(name: "golden-one", partitions: 1)
+        )
         // S01 is sent by producer id 2.
         _ = try client.call(.initProducerID(producerID: nil))
-        #expect(try client.call(.initProducerID(producerID: nil)) == .producerIDInitialized(producerID: 2, producerEpoch: 0))
+        #expect(
+            try client.call(.initProducerID(producerID: nil)) == .producerIDInitialized(producerID: 2, producerEpoch: 0)
+        )
         try client.sendRaw(fixture.frame)
-        #expect(try client.receive().response == .idempotentPublishedBatch(baseOffset: 0, partition: 0, recordCount: 2, duplicate: false))
+        #expect(
+            try client.receive().response
+                == .idempotentPublishedBatch(baseOffset: 0, partition: 0, recordCount: 2, duplicate: false)
+        )
         try client.sendRaw(fixture.frame)
-        #expect(try client.receive().response == .idempotentPublishedBatch(baseOffset: 0, partition: 0, recordCount: 2, duplicate: true))
+        #expect(
+            try client.receive().response
+                == .idempotentPublishedBatch(baseOffset: 0, partition: 0, recordCount: 2, duplicate: true)
+        )
         #expect(server.records(topic: "golden-one", partition: 0).map(\.value) == [Array("r0".utf8), Array("r1".utf8)])
         #expect(server.statistics.duplicatesDetected == 1)
     }

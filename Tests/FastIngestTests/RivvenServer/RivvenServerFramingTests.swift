@@ -44,8 +44,13 @@ struct RivvenServerFramingTests {
                 RivvenRequest.ping.encode(correlationID: cid, into: &burst)
                 expected.append((cid, .pong))
             } else {
-                RivvenRequest.publishBatch(topic: "p", partition: 1, records: [.init(value: [UInt8(index)])], leaderEpoch: nil)
-                    .encode(correlationID: cid, into: &burst)
+                RivvenRequest.publishBatch(
+                    topic: "p",
+                    partition: 1,
+                    records: [.init(value: [UInt8(index)])],
+                    leaderEpoch: nil
+                )
+                .encode(correlationID: cid, into: &burst)
                 expected.append((cid, .publishedBatch(baseOffset: published, partition: 1, recordCount: 1)))
                 published += 1
             }
@@ -82,7 +87,11 @@ struct RivvenServerFramingTests {
         let client = try RivvenTestClient(port: port)
         #expect(
             try client.call(.handshake(protocolVersion: 3, clientID: "future"))
-                == .handshakeResult(serverVersion: 2, compatible: false, message: "Version mismatch: client=3, server=2")
+                == .handshakeResult(
+                    serverVersion: 2,
+                    compatible: false,
+                    message: "Version mismatch: client=3, server=2"
+                )
         )
         #expect(try client.call(.ping) == .pong)
     }
@@ -103,24 +112,49 @@ struct RivvenServerFramingTests {
         )
         // Option tag 2, bool 7, invalid UTF-8 in a topic name.
         try Self.expectRejected(
-            Self.frame(payload: [4, 1, 0x74, 2]), message: prefix + "Found an Option discriminant that wasn't 0 or 1", port: port)
+            Self.frame(payload: [4, 1, 0x74, 2]),
+            message: prefix + "Found an Option discriminant that wasn't 0 or 1",
+            port: port
+        )
         try Self.expectRejected(
-            Self.frame(payload: [0, 1, 0x75, 1, 0x70, 7]), message: prefix + "Found a bool that wasn't 0 or 1", port: port)
-        try Self.expectRejected(Self.frame(payload: [11, 1, 0xFF]), message: prefix + "Tried to parse invalid utf-8", port: port)
+            Self.frame(payload: [0, 1, 0x75, 1, 0x70, 7]),
+            message: prefix + "Found a bool that wasn't 0 or 1",
+            port: port
+        )
+        try Self.expectRejected(
+            Self.frame(payload: [11, 1, 0xFF]),
+            message: prefix + "Tried to parse invalid utf-8",
+            port: port
+        )
         // A u32 varint whose fifth byte overflows, and one that does not end within 5 bytes.
         let badVarint = prefix + "Found a varint that didn't terminate. Is the usize too big for this platform?"
-        try Self.expectRejected(Self.frame(payload: [33, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F, 0]), message: badVarint, port: port)
-        try Self.expectRejected(Self.frame(payload: [33, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01, 0]), message: badVarint, port: port)
+        try Self.expectRejected(
+            Self.frame(payload: [33, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F, 0]),
+            message: badVarint,
+            port: port
+        )
+        try Self.expectRejected(
+            Self.frame(payload: [33, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01, 0]),
+            message: badVarint,
+            port: port
+        )
         // An empty frame body (L < 5) and an unknown format byte.
         try Self.expectRejected(
             [0, 0, 0, 2, 0, 0],
             message: prefix + "Wire data too short (need format byte + correlation_id)",
             port: port
         )
-        try Self.expectRejected(Self.frame(payload: [13], format: 2), message: prefix + "Unknown wire format: 0x02", port: port)
+        try Self.expectRejected(
+            Self.frame(payload: [13], format: 2),
+            message: prefix + "Unknown wire format: 0x02",
+            port: port
+        )
         // What only this strict server rejects (rivvend would accept it): bytes after the request, a padded varint.
         try Self.expectRejected(
-            Self.frame(payload: [13, 0]), message: prefix + "1 bytes after the request (strict test server)", port: port)
+            Self.frame(payload: [13, 0]),
+            message: prefix + "1 bytes after the request (strict test server)",
+            port: port
+        )
         try Self.expectRejected(
             Self.frame(payload: [33, 0x82, 0x00, 0]),
             message: prefix + "varint not in its shortest form (strict test server)",
@@ -147,7 +181,9 @@ struct RivvenServerFramingTests {
         )
         let many = [RivvenBatchRecord](repeating: .init(value: []), count: 10_001)
         try Self.expectRejected(
-            Self.frame(payload: Self.payload(.publishBatch(topic: "t", partition: nil, records: many, leaderEpoch: nil))),
+            Self.frame(
+                payload: Self.payload(.publishBatch(topic: "t", partition: nil, records: many, leaderEpoch: nil))
+            ),
             message: "INVALID_REQUEST: Invalid message format: records list exceeds max length (10001 > 10000)",
             port: port
         )
@@ -176,8 +212,14 @@ struct RivvenServerFramingTests {
         let (small, smallPort) = try RivvenServerTestSupport.startServer(configuration)
         defer { small.stop() }
         let limited = try RivvenTestClient(port: smallPort)
-        #expect(try limited.call(.publish(topic: "t", partition: 0, key: nil, value: [UInt8](repeating: 1, count: 40), leaderEpoch: nil)) == .published(offset: 0, partition: 0))
-        try limited.send(.publish(topic: "t", partition: 0, key: nil, value: [UInt8](repeating: 1, count: 60), leaderEpoch: nil))
+        #expect(
+            try limited.call(
+                .publish(topic: "t", partition: 0, key: nil, value: [UInt8](repeating: 1, count: 40), leaderEpoch: nil)
+            ) == .published(offset: 0, partition: 0)
+        )
+        try limited.send(
+            .publish(topic: "t", partition: 0, key: nil, value: [UInt8](repeating: 1, count: 60), leaderEpoch: nil)
+        )
         #expect(try limited.receive().response == .error(message: "MESSAGE_TOO_LARGE: 73 bytes exceeds limit"))
         #expect(limited.waitForClose())
         #expect(small.records(topic: "t", partition: 0).count == 1)
@@ -232,7 +274,10 @@ struct RivvenServerFramingTests {
     func restart() throws {
         let (server, port) = try RivvenServerTestSupport.startServer()
         let client = try RivvenServerTestSupport.connect(port)
-        #expect(try client.call(.publish(topic: "r", partition: 0, key: nil, value: [1], leaderEpoch: nil)) == .published(offset: 0, partition: 0))
+        #expect(
+            try client.call(.publish(topic: "r", partition: 0, key: nil, value: [1], leaderEpoch: nil))
+                == .published(offset: 0, partition: 0)
+        )
         _ = try client.call(.initProducerID(producerID: nil))
         server.stop()
         #expect(!server.isRunning && server.port == nil)
@@ -242,9 +287,14 @@ struct RivvenServerFramingTests {
         defer { server.stop() }
         #expect(throws: RivvenTestServerError(.alreadyRunning)) { try server.start() }
         let again = try RivvenServerTestSupport.connect(port)
-        #expect(try again.call(.publish(topic: "r", partition: 0, key: nil, value: [2], leaderEpoch: nil)) == .published(offset: 1, partition: 0))
+        #expect(
+            try again.call(.publish(topic: "r", partition: 0, key: nil, value: [2], leaderEpoch: nil))
+                == .published(offset: 1, partition: 0)
+        )
         // Producer state lives in memory only: the restarted broker hands out id 1 again.
-        #expect(try again.call(.initProducerID(producerID: nil)) == .producerIDInitialized(producerID: 1, producerEpoch: 0))
+        #expect(
+            try again.call(.initProducerID(producerID: nil)) == .producerIDInitialized(producerID: 1, producerEpoch: 0)
+        )
     }
 }
 

@@ -103,7 +103,9 @@ final class RivvenTestClient {
             let left = deadline - ContinuousClock.now
             if left <= .zero { throw RivvenTestClientError.timedOut }
             var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let milliseconds = Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
+            let milliseconds = Int32(
+                clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1
+            )
             guard poll(&entry, 1, milliseconds) > 0 else { continue }
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n <= 0 { throw RivvenTestClientError.closed }
@@ -148,7 +150,9 @@ final class RivvenTestClient {
 /// Test helpers shared by the server suites.
 enum RivvenServerTestSupport {
     /// Starts a server with `configuration` (default: rivvend's, auth off).
-    static func startServer(_ configuration: RivvenTestServer.Configuration = .init()) throws -> (RivvenTestServer, UInt16) {
+    static func startServer(_ configuration: RivvenTestServer.Configuration = .init()) throws -> (
+        RivvenTestServer, UInt16
+    ) {
         let server = RivvenTestServer(configuration: configuration)
         let port = try server.start()
         return (server, port)
