@@ -14,6 +14,8 @@ final class RivvenServerConnection: Sendable {
     private let maxRequestSize: Int
     private let idleTimeout: Duration
     private let isStopping: @Sendable () -> Bool
+    /// Set by ``interrupt()``: nothing more is handled, not even frames already received.
+    private let interrupted = Atomic<Bool>(false)
 
     init(
         id: Int,
@@ -32,9 +34,15 @@ final class RivvenServerConnection: Sendable {
         self.isStopping = isStopping
     }
 
-    /// Makes a blocked `recv`/`send` of ``run()`` return (the thread then closes the socket).
+    /// Makes a blocked `recv`/`send` of ``run()`` return (the thread then closes the socket) and stops it from
+    /// handling anything more.
     func interrupt() {
+        interrupted.store(true, ordering: .sequentiallyConsistent)
         _ = shutdown(fd, Int32(SHUT_RDWR))
+    }
+
+    private func mustEnd() -> Bool {
+        isStopping() || interrupted.load(ordering: .sequentiallyConsistent)
     }
 
     /// How the loop leaves a connection.
@@ -56,7 +64,7 @@ final class RivvenServerConnection: Sendable {
             // Handle every complete frame already received, in order.
             while true {
                 if waitWhilePaused() { deadline = ContinuousClock.now + idleTimeout }
-                if isStopping() { return .abrupt }
+                if mustEnd() { return .abrupt }
                 let frame: RivvenFrame?
                 do {
                     frame = try decoder.next()
@@ -72,7 +80,7 @@ final class RivvenServerConnection: Sendable {
             }
             // Wait for more bytes, the idle deadline, a pause or the server stopping.
             while true {
-                if isStopping() { return .abrupt }
+                if mustEnd() { return .abrupt }
                 if faults.isPaused {
                     _ = waitWhilePaused()
                     deadline = ContinuousClock.now + idleTimeout
@@ -110,7 +118,7 @@ final class RivvenServerConnection: Sendable {
     /// Blocks while the server is paused; returns whether it waited.
     private func waitWhilePaused() -> Bool {
         var waited = false
-        while faults.isPaused && !isStopping() {
+        while faults.isPaused && !mustEnd() {
             waited = true
             usleep(5_000)
         }
@@ -177,12 +185,12 @@ final class RivvenServerConnection: Sendable {
     private func sleepUnlessStopping(_ duration: Duration) -> Bool {
         let end = ContinuousClock.now + duration
         while ContinuousClock.now < end {
-            if isStopping() { return true }
+            if mustEnd() { return true }
             let left = end - ContinuousClock.now
             let step = left < .milliseconds(10) ? left : .milliseconds(10)
             let micro = step.components.seconds * 1_000_000 + step.components.attoseconds / 1_000_000_000_000
             if micro > 0 { usleep(UInt32(micro)) }
         }
-        return isStopping()
+        return mustEnd()
     }
 }

@@ -162,6 +162,22 @@ struct RivvenServerFaultTests {
         #expect(try c.call(.ping) == .pong)
     }
 
+    @Test("a broker crash while paused: requests received but not yet handled are lost with the connection")
+    func crashWhilePaused() throws {
+        let (server, port) = try RivvenServerTestSupport.startServer()
+        defer { server.stop() }
+        let client = try RivvenServerTestSupport.connect(port)
+        server.pause()
+        try client.send(Self.publish("in-flight"))
+        usleepMilliseconds(100)
+        server.closeAllConnections()
+        server.resume()
+        #expect(client.waitForClose())
+        usleepMilliseconds(100)
+        #expect(server.allRecords(topic: "f").isEmpty)
+        #expect(server.statistics.openConnections == 0)
+    }
+
     @Test("faults change while requests flow from several connections at once")
     func concurrentFaultChanges() async throws {
         let (server, port) = try RivvenServerTestSupport.startServer()
