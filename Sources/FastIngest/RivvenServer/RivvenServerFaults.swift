@@ -89,7 +89,7 @@ public final class RivvenServerFaults: Sendable {
     }
 
     /// How many injected replies are still pending for `kind`.
-    public func pendingFailures(kind: String) -> Int {
+    public func pendingReplies(kind: String) -> Int {
         state.withLock { $0.injected[kind]?.remaining ?? 0 }
     }
 

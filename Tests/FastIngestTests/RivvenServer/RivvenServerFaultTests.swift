@@ -74,7 +74,7 @@ struct RivvenServerFaultTests {
         defer { server.stop() }
         let client = try RivvenServerTestSupport.connect(port)
         server.faults.failNext(2, kind: "Publish", message: "BUFFER_FULL: Server publish buffer is full, retry later")
-        #expect(server.faults.pendingFailures(kind: "Publish") == 2)
+        #expect(server.faults.pendingReplies(kind: "Publish") == 2)
         #expect(try client.call(.ping) == .pong)
         #expect(
             try client.call(Self.publish("1"))
@@ -87,7 +87,7 @@ struct RivvenServerFaultTests {
         #expect(try client.call(Self.publish("3")) == .published(offset: 0, partition: 0))
         #expect(Self.values(server) == ["3"])
         #expect(server.statistics.injectedErrors == 2)
-        #expect(server.faults.pendingFailures(kind: "Publish") == 0)
+        #expect(server.faults.pendingReplies(kind: "Publish") == 0)
     }
 
     @Test("replyNext injects any reply, such as Throttled, for one kind only")
