@@ -255,7 +255,7 @@ struct RivvenBatchEncoderTests {
         ]
         for entry in cases {
             var out: [UInt8] = []
-            entry.value.withUnsafeBytes { value in
+            _ = entry.value.withUnsafeBytes { value in
                 if let key = entry.key {
                     key.withUnsafeBytes {
                         RivvenRequest.encodePublish(
