@@ -18,16 +18,35 @@ struct LogCommand: ParsableCommand {
         @Option(name: .shortAndLong, help: "Take the log directory from this configuration file.")
         var config: String?
 
+        @Option(help: "With --config naming several MQTT sources: the source whose log to read.")
+        var source: String?
+
         func directory() throws -> String {
             if let dir { return dir }
-            if let config {
-                do {
-                    return try IngestConfiguration.load(path: config).log.dir
-                } catch {
-                    throw CommandFailure(message: "error: \(error.description)", exitCode: 2)
-                }
+            guard let config else { return LogConfiguration().dir }
+            let configuration: IngestConfiguration
+            do {
+                configuration = try IngestConfiguration.load(path: config)
+            } catch {
+                throw CommandFailure(message: "error: \(error.description)", exitCode: 2)
             }
-            return LogConfiguration().dir
+            let names = configuration.sources.map(\.name)
+            if let source {
+                guard let chosen = configuration.sources.first(where: { $0.name == source }) else {
+                    throw CommandFailure(
+                        message: "error: --source \(source) is not an MQTT source of \(config); expected one of \(names)",
+                        exitCode: 2
+                    )
+                }
+                return configuration.logDirectory(for: chosen)
+            }
+            guard configuration.sources.count == 1 else {
+                throw CommandFailure(
+                    message: "error: \(config) has several MQTT sources, each with its own log: add --source, one of \(names)",
+                    exitCode: 2
+                )
+            }
+            return configuration.logDirectory(for: configuration.sources[0])
         }
     }
 

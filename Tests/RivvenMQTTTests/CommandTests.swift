@@ -189,8 +189,22 @@ struct CommandTests {
             #expect(gateway.process.stderrText.contains("skipping a source that is not an MQTT source"))
             try await MQTTTool.publish(to: broker.endpoint(), topic: "plant-a/1", message: "a", qos: 1)
             try await MQTTTool.publish(to: broker.endpoint(), topic: "plant-b/1", message: "b", qos: 1)
-            let records = await gateway.waitForRecords(2)
-            #expect(Set(records.compactMap { $0[path: "data", "payload"] as? String }) == ["a", "b"])
+            // Each source has its own log: log.dir/NAME.
+            func payloads(_ source: String) async throws -> [String] {
+                let result = try await gateway.command(["log", "cat", "--config", gateway.configPath, "--source", source])
+                return result.stdout.split(separator: "\n").compactMap { line in
+                    guard let record = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                        let value = record["value"] as? String,
+                        let envelope = try? JSONSerialization.jsonObject(with: Data(value.utf8)) as? [String: Any]
+                    else { return nil }
+                    return envelope[path: "data", "payload"] as? String
+                }
+            }
+            #expect(await Eventually.wait { (try? await payloads("plant-a")) == ["a"] })
+            #expect(await Eventually.wait { (try? await payloads("plant-b")) == ["b"] })
+            let ambiguous = try await gateway.command(["log", "cat", "--config", gateway.configPath])
+            #expect(ambiguous.status == 2)
+            #expect(ambiguous.stderr.contains("add --source"))
             #expect(await gateway.stop() == 0)
         }
     }

@@ -52,17 +52,14 @@ public final class IngestPipeline: Sendable {
     /// Runs until `stop()` or a fatal error; then drains and disconnects every connection.
     /// Throws the first fatal error (exit code 1 for the command).
     public func run() throws(PipelineError) {
-        var writer: LogWriter?
+        var writers: [LogWriter] = []
         let created: [MQTTConnection]
         do {
             switch sink {
             case .lines(let output):
                 created = try startLineConnections(output)
             case .localLog:
-                let (log, writerKind) = try openLog()
-                let (connections, logWriter) = try startLogConnections(log, writerKind: writerKind)
-                created = connections
-                writer = logWriter
+                (created, writers) = try startLogConnections()
             }
         } catch {
             stop()
@@ -73,8 +70,8 @@ public final class IngestPipeline: Sendable {
         logger.info("stopping: draining, acknowledging and disconnecting")
         for connection in created { connection.stop() }
         for connection in created { connection.join() }
-        writer?.stop()
-        writer?.join()
+        for writer in writers { writer.stop() }
+        for writer in writers { writer.join() }
         let snapshot = metricsSnapshot()
         logger.info(
             "stopped",
@@ -93,20 +90,22 @@ public final class IngestPipeline: Sendable {
 
     // MARK: Local log
 
-    private func openLog() throws(PipelineError) -> (LocalLog, String) {
+    private func openLog(for source: SourceConfiguration, logger: Logger) throws(PipelineError) -> LocalLog {
         let (fileWriter, fallbackReason) = DurableFileWriters.make(preferIOURing: true)
         if let fallbackReason {
             logger.notice("io_uring not used; writing with pwrite/fdatasync", metadata: ["reason": "\(fallbackReason)"])
         }
+        var logConfiguration = configuration.log
+        logConfiguration.dir = configuration.logDirectory(for: source)
         let log: LocalLog
         do {
             log = try LocalLog(
-                configuration: configuration.log,
+                configuration: logConfiguration,
                 writer: fileWriter,
                 forwardingEnabled: configuration.rivven != nil
             )
         } catch {
-            throw PipelineError(.output, "cannot open the local log in \(configuration.log.dir): \(error)")
+            throw PipelineError(.output, "cannot open the local log in \(logConfiguration.dir): \(error)")
         }
         let recovery = log.recovery
         if recovery.truncatedBytes > 0 {
@@ -119,21 +118,36 @@ public final class IngestPipeline: Sendable {
         logger.info(
             "local log open",
             metadata: [
-                "log.dir": "\(configuration.log.dir)", "log.writer": "\(fileWriter.kind)",
+                "log.dir": "\(logConfiguration.dir)", "log.writer": "\(fileWriter.kind)",
                 "log.next_offset": "\(log.nextOffset)", "log.fsync": "\(configuration.log.fsync)",
             ]
         )
-        return (log, fileWriter.kind)
+        return log
     }
 
-    private func startLogConnections(_ log: LocalLog, writerKind: String) throws(PipelineError) -> (
-        [MQTTConnection], LogWriter
-    ) {
-        let signal = WriterSignal()
-        var pending: [(MQTTConnection, LogWriter.Source)] = []
+    /// One local log and one writer thread per source (a rivven-connect file's sources each get `log.dir/NAME`),
+    /// fed by one ring per connection.
+    private func startLogConnections() throws(PipelineError) -> ([MQTTConnection], [LogWriter]) {
+        var connections: [MQTTConnection] = []
+        var writers: [LogWriter] = []
+        func abandon() {
+            for c in connections { c.stop() }
+            for c in connections { c.join() }
+            for w in writers { w.stop() }
+            for w in writers { w.join() }
+        }
         for source in configuration.sources {
+            let sourceLogger = logger(for: source)
+            let log: LocalLog
+            do {
+                log = try openLog(for: source, logger: sourceLogger)
+            } catch {
+                abandon()
+                throw error
+            }
+            let signal = WriterSignal()
+            var pending: [(MQTTConnection, LogWriter.Source)] = []
             for index in 0..<source.mqtt.connections {
-                let sourceLogger = logger(for: source)
                 let ring = MessageRing(
                     messages: configuration.buffer.capacityMessages,
                     bytes: configuration.buffer.capacityBytes
@@ -158,47 +172,43 @@ public final class IngestPipeline: Sendable {
                 pending.append((connection, writerSource))
                 rings.withLock { $0.append(ring) }
             }
-        }
-        let writerLogger = logger
-        let writer = LogWriter(
-            signal: signal,
-            sources: pending.map(\.1),
-            log: log,
-            batch: configuration.batch,
-            fsync: configuration.log.fsync,
-            counters: counters
-        ) { event in
-            switch event {
-            case .writeFailed(let reason):
-                writerLogger.error(
-                    "cannot write the local log: \(reason); holding acknowledgements and retrying until it recovers"
-                )
-            case .writeRecovered:
-                writerLogger.notice("local log writes recovered")
-            case .abandoned(let count):
-                writerLogger.error(
-                    """
-                    stopped with \(count) messages not written: the local log could not be written; QoS 1/2 \
-                    messages were not acknowledged and stay with the broker for a persistent session
-                    """
-                )
+            let writer = LogWriter(
+                signal: signal,
+                sources: pending.map(\.1),
+                log: log,
+                batch: configuration.batch,
+                fsync: configuration.log.fsync,
+                counters: counters
+            ) { event in
+                switch event {
+                case .writeFailed(let reason):
+                    sourceLogger.error(
+                        "cannot write the local log: \(reason); holding acknowledgements and retrying until it recovers"
+                    )
+                case .writeRecovered:
+                    sourceLogger.notice("local log writes recovered")
+                case .abandoned(let count):
+                    sourceLogger.error(
+                        """
+                        stopped with \(count) messages not written: the local log could not be written; QoS 1/2 \
+                        messages were not acknowledged and stay with the broker for a persistent session
+                        """
+                    )
+                }
+            }
+            writer.start()
+            writers.append(writer)
+            for (connection, _) in pending {
+                do throws(MQTTError) {
+                    try connection.start()
+                } catch {
+                    abandon()
+                    throw PipelineError(.mqtt, error.message)
+                }
+                connections.append(connection)
             }
         }
-        writer.start()
-        var started: [MQTTConnection] = []
-        for (connection, _) in pending {
-            do throws(MQTTError) {
-                try connection.start()
-            } catch {
-                for c in started { c.stop() }
-                for c in started { c.join() }
-                writer.stop()
-                writer.join()
-                throw PipelineError(.mqtt, error.message)
-            }
-            started.append(connection)
-        }
-        return (started, writer)
+        return (connections, writers)
     }
 
     // MARK: Line output (debugging)
