@@ -3,18 +3,21 @@
 /// rivven-connect 0.0.22 (`crates/rivven-connect/src/source_runner.rs`, `struct DlqEnvelope` and
 /// `SourceRunner::publish_to_dlq`) serialises, with `serde_json::to_vec` (compact, fields in declaration order):
 ///
-/// | field | Rust type | value there | value here |
+/// | field | Rust type | rivven-connect writes | this encoder writes |
 /// |---|---|---|---|
-/// | `original_topic` | `String` | the topic the event was meant for | the Rivven topic the record was meant for (the routed one, or the static `topic` when routing failed) |
+/// | `original_topic` | `String` | the topic the event was meant for | the same (see below) |
 /// | `connector_name` | `String` | the source's name (`sources:` key) | the same (``SourceConfiguration/name``) |
-/// | `payload_b64` | `String` | standard base64 with `=` padding of the bytes it failed to publish (the serialised event) | the same: the record value (the envelope, or the raw payload for `format: raw`) |
-/// | `error` | `String` | the last error's text | why the record could not be published |
-/// | `retry_count` | `u32` | the publish attempts made (3, or 10 for CDC) | 0 for mapping problems: nothing was attempted |
-/// | `timestamp` | `String` | `chrono::Utc::now().to_rfc3339()` when dead-lettered | the same format: `+00:00` and 0/3/6/9 fraction digits |
+/// | `payload_b64` | `String` | standard base64, `=`-padded, of the bytes not published | the same |
+/// | `error` | `String` | the last error's text | why the record is not published |
+/// | `retry_count` | `u32` | publish attempts made (3, or 10 for CDC) | the caller's count, 0 for mapping problems |
+/// | `timestamp` | `String` | `chrono::Utc::now().to_rfc3339()` | the same format: `+00:00`, 0/3/6/9 digits |
 ///
-/// and then this gateway's addition `mqtt_topic` (the MQTT topic, a string). Strings are escaped like serde_json;
-/// bytes that are not UTF-8 (only possible in a topic, which MQTT forbids) become U+FFFD. rivven-connect publishes
-/// the envelope with no key, and so does ``RecordMapper``.
+/// This encoder then adds `mqtt_topic` (the MQTT topic, a string), as SPEC §3.1 asks. rivven-connect's "bytes not
+/// published" are the serialised event, i.e. the record value; ``RecordMapper`` passes the stored value (the
+/// envelope, or the raw payload for `format: raw`), and as `original_topic` the routed Rivven topic, or the static
+/// `topic` when routing is what failed. Strings are escaped like serde_json; bytes that are not UTF-8 (only possible
+/// in a topic, which MQTT forbids) become U+FFFD. rivven-connect publishes the envelope with no key, and so does
+/// ``RecordMapper``.
 ///
 /// Example (one line): `{"original_topic":"iot-events","connector_name":"mqtt-source","payload_b64":"aGk=",
 /// "error":"payload of 2 bytes exceeds max_payload_bytes 1","retry_count":0,
@@ -84,6 +87,6 @@ public struct DeadLetterEncoder: Sendable {
     private static let retryCount: [UInt8] = Array(#","retry_count":"#.utf8)
     private static let timestamp: [UInt8] = Array(#","timestamp":""#.utf8)
     private static let mqttTopic: [UInt8] = Array(#"","mqtt_topic":"#.utf8)
-    private static let constantLength = head.count + error.count + retryCount.count + timestamp.count
-        + mqttTopic.count + 1
+    private static let constantLength =
+        head.count + error.count + retryCount.count + timestamp.count + mqttTopic.count + 1
 }

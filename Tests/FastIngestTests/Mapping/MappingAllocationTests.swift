@@ -137,7 +137,11 @@ enum MappingAllocationProbe {
     }
 
     static func routing() -> Int? {
-        guard let router = try? TopicRouter(staticTopic: native("iot-events-all-sites"), template: native("iot.{2}-{1}.readings"))
+        guard
+            let router = try? TopicRouter(
+                staticTopic: native("iot-events-all-sites"),
+                template: native("iot.{2}-{1}.readings")
+            )
         else { return nil }
         var out: [UInt8] = []
         let topic = Array("sensors/room1/temperature".utf8)

@@ -108,7 +108,11 @@ struct MappingKeyExtractorTests {
         Case(#"{"id":"\ud800\u0041"}"#, nil, "high surrogate without low"),
         Case(#"{"id":"\udc00\ud800"}"#, nil, "reversed surrogates"),
         Case(bytes: Array(#"{"id":"a"#.utf8) + [0x0A] + Array(#""}"#.utf8), key: nil, "raw newline in a string"),
-        Case(bytes: Array(#"{"id":""#.utf8) + [0xC3, 0x28] + Array(#""}"#.utf8), key: nil, "invalid UTF-8 in a string"),
+        Case(
+            bytes: Array(#"{"id":""#.utf8) + [0xC3, 0x28] + Array(#""}"#.utf8),
+            key: nil,
+            "invalid UTF-8 in a string"
+        ),
         Case(bytes: Array(#"{"id":""#.utf8) + [0xED, 0xA0, 0x80] + Array(#""}"#.utf8), key: nil, "UTF-8 surrogate"),
         Case(#"{"id":1,"x":tru}"#, nil, "invalid JSON after the field"),
         Case(#"{"id":1,"x":[1,2}"#, nil, "unbalanced brackets after the field"),
@@ -159,7 +163,9 @@ struct MappingKeyExtractorTests {
         ),
     ]
 
-    @Test(arguments: strings + numbersAndLiterals + nested + notFound + invalid + duplicatesAndNames + whitespace + depth)
+    @Test(
+        arguments: strings + numbersAndLiterals + nested + notFound + invalid + duplicatesAndNames + whitespace + depth
+    )
     func jsonField(_ row: Case) {
         var extractor = RecordKeyExtractor(.jsonField(row.field))
         let key = MappingTestSupport.key(&extractor, payload: row.payload)
@@ -184,7 +190,9 @@ struct MappingKeyExtractorTests {
         var none = RecordKeyExtractor(.none)
         #expect(MappingTestSupport.key(&none, payload: payload) == nil)
         var topic = RecordKeyExtractor(.topic)
-        #expect(MappingTestSupport.key(&topic, topic: "sensors/room1/t", payload: payload) == Array("sensors/room1/t".utf8))
+        #expect(
+            MappingTestSupport.key(&topic, topic: "sensors/room1/t", payload: payload) == Array("sensors/room1/t".utf8)
+        )
         #expect(MappingTestSupport.key(&topic, topic: "a", payload: []) == Array("a".utf8))
         var property = RecordKeyExtractor(.property("device"))
         #expect(MappingTestSupport.key(&property, payload: payload) == nil)
@@ -245,7 +253,8 @@ struct MappingKeyExtractorOracleTests {
     /// Random mutations of the oracle documents: the scanner accepts exactly what the canonicaliser accepts.
     @Test func validityMatchesCanonicalizerOnMutations() {
         var random = SplitMix64(seed: 0x5EED_CAFE)
-        let alphabet = Array(#"{}[]",:\u0dD8eE+-.0129 ntrfalse"#.utf8) + [0x0A, 0x09, 0x00, 0x1F, 0x80, 0xC3, 0xA9, 0xFF]
+        let alphabet =
+            Array(#"{}[]",:\u0dD8eE+-.0129 ntrfalse"#.utf8) + [0x0A, 0x09, 0x00, 0x1F, 0x80, 0xC3, 0xA9, 0xFF]
         var mismatches = 0
         var rejected = 0
         for row in EnvelopeSerdeJSONOracleTests.rows {

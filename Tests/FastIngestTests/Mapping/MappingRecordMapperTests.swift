@@ -98,12 +98,17 @@ struct MappingRecordMapperTests {
         #expect(outcome.decision == .deadLetter(MappingProblem(.oversize, reason)))
         #expect(outcome.topic == "iot-dlq")
         #expect(outcome.key.isEmpty, "dead-letter records have no key")
-        #expect(String(decoding: outcome.value, as: UTF8.self) == Self.dlq(original: "iot.sensors", error: reason, payload: payload))
+        #expect(
+            String(decoding: outcome.value, as: UTF8.self)
+                == Self.dlq(original: "iot.sensors", error: reason, payload: payload)
+        )
     }
 
     @Test func oversizeWithoutDeadLetterTopicIsDropped() throws {
         let outcome = Self.map(try Self.mapper(deadLetterTopic: nil), key: [1], value: Array("hello world".utf8))
-        #expect(outcome.decision == .drop(MappingProblem(.oversize, "payload of 11 bytes exceeds max_payload_bytes 10")))
+        #expect(
+            outcome.decision == .drop(MappingProblem(.oversize, "payload of 11 bytes exceeds max_payload_bytes 10"))
+        )
         #expect(outcome.topic.isEmpty)
         #expect(outcome.key.isEmpty)
         #expect(outcome.value.isEmpty)
@@ -198,7 +203,10 @@ struct MappingRecordMapperTests {
         if published {
             #expect(outcome.decision == .publish(hasKey: false))
         } else {
-            #expect(outcome.decision == .deadLetter(MappingProblem(.oversize, "payload of 101 bytes exceeds max_payload_bytes 100")))
+            #expect(
+                outcome.decision
+                    == .deadLetter(MappingProblem(.oversize, "payload of 101 bytes exceeds max_payload_bytes 100"))
+            )
             let object = try #require(MappingTestSupport.object(outcome.value))
             let encoded = try #require(object["payload_b64"] as? String)
             #expect(Data(base64Encoded: encoded).map(Array.init) == value, "the DLQ record carries the stored value")
@@ -207,10 +215,20 @@ struct MappingRecordMapperTests {
 
     /// A value flagged as an envelope that is not one is measured whole.
     @Test func unreadableEnvelopeIsMeasuredWhole() throws {
-        let outcome = Self.map(try Self.mapper(maxPayloadBytes: 10), value: Array("not an envelope".utf8), envelope: true)
-        #expect(outcome.decision == .deadLetter(MappingProblem(.oversize, "payload of 15 bytes exceeds max_payload_bytes 10")))
+        let outcome = Self.map(
+            try Self.mapper(maxPayloadBytes: 10),
+            value: Array("not an envelope".utf8),
+            envelope: true
+        )
+        #expect(
+            outcome.decision
+                == .deadLetter(MappingProblem(.oversize, "payload of 15 bytes exceeds max_payload_bytes 10"))
+        )
         let value = Array(#"{"data":{"topic":"x"},"pad":"0123456789"}"#.utf8)
-        #expect(Self.map(try Self.mapper(maxPayloadBytes: 10), value: value, envelope: true).decision != .publish(hasKey: false))
+        #expect(
+            Self.map(try Self.mapper(maxPayloadBytes: 10), value: value, envelope: true).decision
+                != .publish(hasKey: false)
+        )
     }
 
     // MARK: Construction
