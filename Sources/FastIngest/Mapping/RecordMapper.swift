@@ -34,6 +34,9 @@ public enum MappingDecision: Sendable, Equatable {
 /// dead-letter and drop paths build their reason `String`.
 public struct RecordMapper: Sendable {
     /// One record of the local log, borrowed (the fields of ``LogRecord``, as views into the caller's storage).
+    ///
+    /// `qos`, `retain` and `receiveTimeMicros` do not change the decision today; they are here so the forwarder can
+    /// hand over a whole record and later mappings (headers, MQTT 5 properties) need no new entry point.
     public struct Input {
         /// The MQTT topic (UTF-8).
         public var topic: UnsafeRawBufferPointer
