@@ -82,6 +82,29 @@ struct LogTests {
         }
     }
 
+    @Test(arguments: [
+        ("json:device", [#"{"device":"dev-7","t":1}"#, #"{"t":2}"#, "not json"], ["dev-7", nil, nil]),
+        ("topic", [#"{"device":"dev-7"}"#], ["keys/a"]),
+        ("none", [#"{"device":"dev-7"}"#], [nil]),
+    ] as [(String, [String], [String?])])
+    func recordKeysAreComputedAtIngest(spec: String, payloads: [String], keys: [String?]) async throws {
+        try await MosquittoBroker.with { broker in
+            let gateway = try Gateway(
+                yaml: Gateway.connectorYAML(url: broker.url, topics: ["keys/#"], extra: ["qos: 1", "key: \"\(spec)\""])
+            )
+            try await gateway.start()
+            for payload in payloads {
+                try await MQTTTool.publish(to: broker.endpoint(), topic: "keys/a", message: payload, qos: 1)
+            }
+            #expect(await gateway.waitForRecords(payloads.count).count == payloads.count)
+            #expect(await gateway.stop() == 0)
+            let lines = try await gateway.logCat()
+            #expect(lines.map { $0["key"] as? String } == keys)
+            // The value stays the envelope whatever the key.
+            #expect(lines.allSatisfy { ($0["value"] as? String)?.hasPrefix(#"{"event_type":"record""#) == true })
+        }
+    }
+
     /// QoS 1 with a persistent session: kill -9 the gateway three times while 20 000 numbered messages flow, then
     /// every number is in the log. Duplicates are allowed (redelivery of what was written but not yet acked).
     @Test func killNineAtRandomPointsLosesNothing() async throws {

@@ -15,7 +15,10 @@ final class LogWriter: @unchecked Sendable {
         let ring: MessageRing
         var encoder: EnvelopeEncoder
         let format: RecordFormat
-        let keyIsTopic: Bool
+        /// Computes the record key from the raw message (`key: none|topic|json:FIELD|property:NAME`).
+        var keyExtractor: RecordKeyExtractor
+        /// Reused key bytes.
+        var keyBuffer: [UInt8] = []
         /// Wakes the connection's MQTT thread when its messages became durable.
         let wakeConnection: () -> Void
         /// Ring position covered by records written (not necessarily synced) so far.
@@ -32,7 +35,8 @@ final class LogWriter: @unchecked Sendable {
                 includeMetadata: mqtt.includeMetadata
             )
             self.format = mqtt.format
-            if case .topic = mqtt.key { keyIsTopic = true } else { keyIsTopic = false }
+            self.keyExtractor = RecordKeyExtractor(mqtt.key)
+            self.keyBuffer.reserveCapacity(512)
             self.wakeConnection = wakeConnection
         }
     }
@@ -167,16 +171,25 @@ final class LogWriter: @unchecked Sendable {
         let result = source.ring.consume { message in
             qos = message.qos
             receivedAt = message.receivedAt
-            let record = LogRecordEncoder.begin(
-                offset: offset,
-                receiveTimeMicros: message.receivedAt / 1000,
+            // The key is computed here, where the raw payload is at hand (`json:FIELD`), and stored in the log.
+            source.keyBuffer.removeAll(keepingCapacity: true)
+            let hasKey = source.keyExtractor.appendKey(
                 topic: message.topic,
-                qos: message.qos,
-                retain: message.retain,
-                key: source.keyIsTopic && source.format == .raw ? message.topic : nil,
-                valueIsEnvelope: source.format == .envelope,
-                into: &batch
+                payload: message.payload,
+                into: &source.keyBuffer
             )
+            let record = source.keyBuffer.withUnsafeBytes { key in
+                LogRecordEncoder.begin(
+                    offset: offset,
+                    receiveTimeMicros: message.receivedAt / 1000,
+                    topic: message.topic,
+                    qos: message.qos,
+                    retain: message.retain,
+                    key: hasKey ? key : nil,
+                    valueIsEnvelope: source.format == .envelope,
+                    into: &batch
+                )
+            }
             switch source.format {
             case .envelope:
                 source.encoder.encode(
