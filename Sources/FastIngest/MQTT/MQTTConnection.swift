@@ -162,6 +162,7 @@ public final class MQTTConnection: @unchecked Sendable {
                 wakeFD: wakePipe.readFD,
                 readMore: {
                     defer { deliveredInRead = false }
+                    if !deliveredInRead { handler.socketDrained() }
                     return deliveredInRead && handler.canAcceptMore
                 }
             ) {

@@ -31,6 +31,9 @@ public protocol MQTTMessageHandler: AnyObject {
     /// The connection dropped: acknowledgements still held are lost with it, so the broker will send those
     /// messages again after the reconnect (duplicates of what the handler already took).
     func connectionLost()
+    /// The socket has nothing more to read right now while acknowledgements are held: the broker's in-flight
+    /// window is probably full, so waiting longer for more messages to share an fsync only stalls delivery.
+    func socketDrained()
 }
 
 extension MQTTMessageHandler {
@@ -38,4 +41,6 @@ extension MQTTMessageHandler {
     public var canAcceptMore: Bool { true }
     /// Nothing to do by default.
     public func connectionLost() {}
+    /// Nothing to do by default.
+    public func socketDrained() {}
 }

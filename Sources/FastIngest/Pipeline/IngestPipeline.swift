@@ -157,8 +157,9 @@ public final class IngestPipeline: Sendable {
                     policy: configuration.buffer.whenFull,
                     maxPayloadBytes: source.mqtt.maxPayloadBytes,
                     // Commit at half the in-flight window: the broker keeps sending into the other half while
-                    // the acknowledgements of the first wait for their fsync, so the window never runs dry.
-                    commitCount: max(1, min(source.mqtt.maxInflight / 2, configuration.batch.maxMessages)),
+                    // the acknowledgements of the first wait for their fsync, so the window never runs dry. (Not
+                    // capped by batch.max_messages: one commit may span several batches.)
+                    commitCount: max(1, source.mqtt.maxInflight / 2),
                     counters: counters,
                     writer: signal,
                     onOversize: oversizeReport(source, sourceLogger)

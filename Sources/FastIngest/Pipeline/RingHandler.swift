@@ -120,6 +120,11 @@ final class RingHandler: MQTTMessageHandler {
         }
     }
 
+    func socketDrained() {
+        guard unacknowledged > 0, !ring.producerWaits.exchange(true, ordering: .releasing) else { return }
+        writer.notify(urgent: true)
+    }
+
     func connectionLost() {
         connectionStart = ring.publishedCount
         ring.producerWaits.store(false, ordering: .relaxed)
