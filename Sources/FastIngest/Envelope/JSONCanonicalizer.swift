@@ -399,6 +399,11 @@ struct Parser {
         position += 1
     }
 
+    @inline(__always)
+    mutating func advance(by count: Int) {
+        position += count
+    }
+
     /// JSON whitespace per serde_json: space, `\n`, `\t`, `\r`.
     @inline(__always)
     mutating func skipWhitespace() throws(JSONSyntaxError) {
@@ -461,7 +466,9 @@ struct Parser {
         }
     }
 
-    private mutating func parseEscape(into writer: inout ByteWriter) throws(JSONSyntaxError) {
+    /// Parses one escape (already past its backslash) and writes its canonical form: at most 6 bytes
+    /// (`\u001f`), which lets ``JSONMemberScanner`` validate escapes with a small stack buffer.
+    mutating func parseEscape(into writer: inout ByteWriter) throws(JSONSyntaxError) {
         guard let byte = next() else { throw .invalid }
         switch byte {
         case UInt8(ascii: "\""): JSONEscaping.writeEscape(for: UInt8(ascii: "\""), to: &writer)

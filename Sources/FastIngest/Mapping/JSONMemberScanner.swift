@@ -29,7 +29,7 @@ enum JSONMemberLookup: Sendable, Equatable {
 /// Finds a top-level member of a JSON object while validating the whole document, without building a tree and
 /// without allocating.
 ///
-/// Validity follows `serde_json::from_slice::<Value>` exactly like ``JSONCanonicalizer`` (whose number parser it
+/// Validity follows `serde_json::from_slice::<Value>` exactly like ``JSONCanonicalizer`` (whose ``Parser`` it
 /// uses): whitespace is space, tab, CR and LF; strings must be valid UTF-8 without raw control characters, escapes
 /// are the JSON ones and a `\u` surrogate must be a proper pair; numbers follow the JSON grammar and must be finite
 /// as serde_json reads them (`1e400` is an error); the 128th nested array or object is an error; nothing but
@@ -37,13 +37,14 @@ enum JSONMemberLookup: Sendable, Equatable {
 enum JSONMemberScanner {
     /// Looks up the top-level member whose name, unescaped, equals the UTF-8 bytes `name`.
     static func findMember(_ name: UnsafeRawBufferPointer, in input: UnsafeRawBufferPointer) -> JSONMemberLookup {
-        var cursor = Cursor(input: input)
-        cursor.skipWhitespace()
-        guard cursor.peek() == UInt8(ascii: "{") else { return .notObject }
-        cursor.advance()
+        var cursor = Parser(input: input)
         do throws(JSONSyntaxError) {
+            // Whitespace never fails; the `{` check comes before any validation.
+            try cursor.skipWhitespace()
+            guard cursor.peek() == UInt8(ascii: "{") else { return .notObject }
+            cursor.advance()
             var found: JSONValueSpan?
-            cursor.skipWhitespace()
+            try cursor.skipWhitespace()
             if cursor.peek() == UInt8(ascii: "}") {
                 cursor.advance()
             } else {
@@ -52,24 +53,24 @@ enum JSONMemberScanner {
                     let nameStart = cursor.position
                     try cursor.scanString()
                     let matches = stringContent(nameStart..<(cursor.position - 1), in: input, equals: name)
-                    cursor.skipWhitespace()
+                    try cursor.skipWhitespace()
                     guard cursor.next() == UInt8(ascii: ":") else { throw .invalid }
-                    cursor.skipWhitespace()
+                    try cursor.skipWhitespace()
                     let valueStart = cursor.position
                     // The root object used one level of serde_json's recursion budget.
                     let kind = try cursor.scanValue(remainingDepth: JSONCanonicalizer.recursionLimit - 1)
                     if matches {
                         found = JSONValueSpan(kind: kind, range: valueStart..<cursor.position)
                     }
-                    cursor.skipWhitespace()
+                    try cursor.skipWhitespace()
                     switch cursor.next() {
-                    case UInt8(ascii: ","): cursor.skipWhitespace()
+                    case UInt8(ascii: ","): try cursor.skipWhitespace()
                     case UInt8(ascii: "}"): break members
                     default: throw .invalid
                     }
                 }
             }
-            cursor.skipWhitespace()
+            try cursor.skipWhitespace()
             guard cursor.atEnd else { throw .invalid }
             if let found { return .found(found) }
             return .missing
@@ -225,210 +226,153 @@ enum JSONMemberScanner {
         }
         return value
     }
+}
 
-    // MARK: - Validation
+// MARK: - Validation
 
-    /// A position in the input with serde_json's validation rules; values are skipped, not written.
-    private struct Cursor {
-        let input: UnsafeRawBufferPointer
-        private(set) var position = 0
-
-        init(input: UnsafeRawBufferPointer) {
-            self.input = input
+/// Skipping a value with serde_json's validation rules, on the canonicalizer's ``Parser``: whitespace, literals,
+/// numbers and escapes are its own token rules; values are checked, not written.
+extension Parser {
+    /// Skips one value starting at the cursor (no whitespace before it) and returns its kind.
+    fileprivate mutating func scanValue(remainingDepth: Int) throws(JSONSyntaxError) -> JSONValueKind {
+        guard let byte = peek() else { throw .invalid }
+        switch byte {
+        case UInt8(ascii: "\""):
+            advance()
+            try scanString()
+            return .string
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            try scanNumber()
+            return .number
+        case UInt8(ascii: "t"):
+            try expectLiteral("true")
+            return .boolean
+        case UInt8(ascii: "f"):
+            try expectLiteral("false")
+            return .boolean
+        case UInt8(ascii: "n"):
+            try expectLiteral("null")
+            return .null
+        case UInt8(ascii: "["):
+            let remaining = remainingDepth - 1
+            guard remaining > 0 else { throw .invalid }
+            advance()
+            try scanArray(remainingDepth: remaining)
+            return .array
+        case UInt8(ascii: "{"):
+            let remaining = remainingDepth - 1
+            guard remaining > 0 else { throw .invalid }
+            advance()
+            try scanObject(remainingDepth: remaining)
+            return .object
+        default:
+            throw .invalid
         }
+    }
 
-        var atEnd: Bool { position >= input.count }
-
-        @inline(__always)
-        func peek() -> UInt8? {
-            position < input.count ? input[position] : nil
+    private mutating func scanArray(remainingDepth: Int) throws(JSONSyntaxError) {
+        try skipWhitespace()
+        if peek() == UInt8(ascii: "]") {
+            advance()
+            return
         }
-
-        @inline(__always)
-        mutating func next() -> UInt8? {
-            guard position < input.count else { return nil }
-            defer { position += 1 }
-            return input[position]
-        }
-
-        @inline(__always)
-        mutating func advance() {
-            position += 1
-        }
-
-        /// JSON whitespace per serde_json: space, `\n`, `\t`, `\r`.
-        @inline(__always)
-        mutating func skipWhitespace() {
-            while position < input.count {
-                switch input[position] {
-                case 0x20, 0x0A, 0x09, 0x0D: position += 1
-                default: return
-                }
+        while true {
+            _ = try scanValue(remainingDepth: remainingDepth)
+            try skipWhitespace()
+            switch next() {
+            case UInt8(ascii: ","): try skipWhitespace()
+            case UInt8(ascii: "]"): return
+            default: throw .invalid
             }
         }
+    }
 
-        /// Skips one value starting at the cursor (no whitespace before it) and returns its kind.
-        mutating func scanValue(remainingDepth: Int) throws(JSONSyntaxError) -> JSONValueKind {
+    private mutating func scanObject(remainingDepth: Int) throws(JSONSyntaxError) {
+        try skipWhitespace()
+        if peek() == UInt8(ascii: "}") {
+            advance()
+            return
+        }
+        while true {
+            guard next() == UInt8(ascii: "\"") else { throw .invalid }
+            try scanString()
+            try skipWhitespace()
+            guard next() == UInt8(ascii: ":") else { throw .invalid }
+            try skipWhitespace()
+            _ = try scanValue(remainingDepth: remainingDepth)
+            try skipWhitespace()
+            switch next() {
+            case UInt8(ascii: ","): try skipWhitespace()
+            case UInt8(ascii: "}"): return
+            default: throw .invalid
+            }
+        }
+    }
+
+    /// Skips the rest of a string; the opening quote is already consumed, the closing one is consumed too. The
+    /// raw-byte rules are those of ``parseString(into:)``; escapes go through ``parseEscape(into:)``.
+    fileprivate mutating func scanString() throws(JSONSyntaxError) {
+        while true {
             guard let byte = peek() else { throw .invalid }
-            switch byte {
-            case UInt8(ascii: "\""):
-                advance()
-                try scanString()
-                return .string
-            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                try scanNumber()
-                return .number
-            case UInt8(ascii: "t"):
-                try expect("true")
-                return .boolean
-            case UInt8(ascii: "f"):
-                try expect("false")
-                return .boolean
-            case UInt8(ascii: "n"):
-                try expect("null")
-                return .null
-            case UInt8(ascii: "["):
-                let remaining = remainingDepth - 1
-                guard remaining > 0 else { throw .invalid }
-                advance()
-                try scanArray(remainingDepth: remaining)
-                return .array
-            case UInt8(ascii: "{"):
-                let remaining = remainingDepth - 1
-                guard remaining > 0 else { throw .invalid }
-                advance()
-                try scanObject(remainingDepth: remaining)
-                return .object
-            default:
-                throw .invalid
-            }
-        }
-
-        private mutating func scanArray(remainingDepth: Int) throws(JSONSyntaxError) {
-            skipWhitespace()
-            if peek() == UInt8(ascii: "]") {
+            if byte == UInt8(ascii: "\"") {
                 advance()
                 return
             }
-            while true {
-                _ = try scanValue(remainingDepth: remainingDepth)
-                skipWhitespace()
-                switch next() {
-                case UInt8(ascii: ","): skipWhitespace()
-                case UInt8(ascii: "]"): return
-                default: throw .invalid
-                }
-            }
-        }
-
-        private mutating func scanObject(remainingDepth: Int) throws(JSONSyntaxError) {
-            skipWhitespace()
-            if peek() == UInt8(ascii: "}") {
+            if byte == UInt8(ascii: "\\") {
                 advance()
-                return
-            }
-            while true {
-                guard next() == UInt8(ascii: "\"") else { throw .invalid }
-                try scanString()
-                skipWhitespace()
-                guard next() == UInt8(ascii: ":") else { throw .invalid }
-                skipWhitespace()
-                _ = try scanValue(remainingDepth: remainingDepth)
-                skipWhitespace()
-                switch next() {
-                case UInt8(ascii: ","): skipWhitespace()
-                case UInt8(ascii: "}"): return
-                default: throw .invalid
-                }
-            }
-        }
-
-        /// Skips the rest of a string; the opening quote is already consumed, the closing one is consumed too.
-        mutating func scanString() throws(JSONSyntaxError) {
-            while true {
-                guard position < input.count else { throw .invalid }
-                let byte = input[position]
-                if byte == UInt8(ascii: "\"") {
-                    position += 1
-                    return
-                }
-                if byte == UInt8(ascii: "\\") {
-                    try scanEscape()
-                } else if byte < 0x20 {
-                    // serde_json: "control character (\u0000-\u001F) found while parsing a string".
-                    throw .invalid
-                } else if byte < 0x80 {
-                    position += 1
-                } else {
-                    let sequence = UTF8Sequence.classify(input, at: position)
-                    guard sequence.isValid else { throw .invalid }
-                    position += sequence.length
-                }
-            }
-        }
-
-        /// Skips one escape (the cursor is on its backslash): a lone or reversed surrogate is an error.
-        private mutating func scanEscape() throws(JSONSyntaxError) {
-            guard position + 1 < input.count else { throw .invalid }
-            switch input[position + 1] {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
-                UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
-                position += 2
-            case UInt8(ascii: "u"):
-                guard let unit = JSONMemberScanner.hexQuad(at: position + 2, in: input) else { throw .invalid }
-                switch unit {
-                case 0xDC00...0xDFFF:
-                    throw .invalid
-                case 0xD800...0xDBFF:
-                    let low = position + 6
-                    guard low + 1 < input.count, input[low] == UInt8(ascii: "\\"), input[low + 1] == UInt8(ascii: "u"),
-                        let second = JSONMemberScanner.hexQuad(at: low + 2, in: input),
-                        (0xDC00...0xDFFF).contains(second)
-                    else { throw .invalid }
-                    position += 12
-                default:
-                    position += 6
-                }
-            default:
+                try scanEscape()
+            } else if byte < 0x20 {
+                // serde_json: "control character (\u0000-\u001F) found while parsing a string".
                 throw .invalid
+            } else if byte < 0x80 {
+                advance()
+            } else {
+                let sequence = UTF8Sequence.classify(input, at: position)
+                guard sequence.isValid else { throw .invalid }
+                advance(by: sequence.length)
             }
         }
+    }
 
-        /// Skips a number, validated by ``Parser/parseNumber(into:)`` (grammar and serde_json's range rules); its
-        /// canonical text goes to a small stack buffer and is ignored.
-        private mutating func scanNumber() throws(JSONSyntaxError) {
-            var parser = Parser(input: UnsafeRawBufferPointer(rebasing: input[position...]))
-            // The canonical text of any number is at most JSONFloat.maxLength (24) bytes: integers that are copied
-            // verbatim fit 64 bits (20 characters with the sign), everything else is written as a float.
-            var scratch: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-            let valid = withUnsafeMutableBytes(of: &scratch) { raw -> Bool in
-                var writer = ByteWriter(
-                    base: raw.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                    position: 0,
-                    limit: raw.count
-                )
-                do throws(JSONSyntaxError) {
-                    try parser.parseNumber(into: &writer)
-                    return true
-                } catch {
-                    return false
-                }
-            }
-            guard valid else { throw .invalid }
-            position += parser.position
-        }
-
-        private mutating func expect(_ literal: StaticString) throws(JSONSyntaxError) {
-            let count = literal.utf8CodeUnitCount
-            guard input.count - position >= count else { throw .invalid }
-            let matches = literal.withUTF8Buffer { expected in
-                for offset in 0..<count where input[position + offset] != expected[offset] {
-                    return false
-                }
+    /// Skips one escape (already past its backslash), validated by ``parseEscape(into:)`` (a lone or reversed
+    /// surrogate is an error); its canonical form, at most 6 bytes, goes to a stack buffer and is ignored.
+    private mutating func scanEscape() throws(JSONSyntaxError) {
+        var scratch: UInt64 = 0
+        let valid = withUnsafeMutableBytes(of: &scratch) { raw -> Bool in
+            var writer = ByteWriter(
+                base: raw.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                position: 0,
+                limit: raw.count
+            )
+            do throws(JSONSyntaxError) {
+                try parseEscape(into: &writer)
                 return true
+            } catch {
+                return false
             }
-            guard matches else { throw .invalid }
-            position += count
         }
+        guard valid else { throw .invalid }
+    }
+
+    /// Skips a number, validated by ``parseNumber(into:)`` (grammar and serde_json's range rules); its canonical
+    /// text goes to a small stack buffer and is ignored.
+    private mutating func scanNumber() throws(JSONSyntaxError) {
+        // The canonical text of any number is at most JSONFloat.maxLength (24) bytes: integers that are copied
+        // verbatim fit 64 bits (20 characters with the sign), everything else is written as a float.
+        var scratch: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        let valid = withUnsafeMutableBytes(of: &scratch) { raw -> Bool in
+            var writer = ByteWriter(
+                base: raw.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                position: 0,
+                limit: raw.count
+            )
+            do throws(JSONSyntaxError) {
+                try parseNumber(into: &writer)
+                return true
+            } catch {
+                return false
+            }
+        }
+        guard valid else { throw .invalid }
     }
 }
