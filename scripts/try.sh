@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing (Debian 12), builds rivven-mqtt, starts a private mosquitto on loopback and runs the
-# gateway on examples/local.yaml, publishing a few demo messages so you see the records it writes.
+# gateway on examples/local.yaml into a local durable log in a temporary directory, publishes a few demo
+# messages, stops the gateway (SIGTERM) and prints the log with `rivven-mqtt log cat`.
 # FOLLOW=1 keeps it running (publish with: mosquitto_pub -p PORT -t demo/x -m hi), Ctrl-C stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +40,7 @@ for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
 echo "mosquitto on 127.0.0.1:$port; rivven-mqtt writes one JSON record per message below" >&2
 
 export MQTT_URL="mqtt://127.0.0.1:$port"
+export LOG_DIR="$work/data"
 "$BIN" run --config examples/local.yaml &
 gateway=$!
 sleep 1
@@ -46,10 +48,14 @@ mosquitto_pub -p "$port" -q 1 -t sensors/room1/temperature -m '{"c":21.5}'
 mosquitto_pub -p "$port" -q 1 -t demo/hello -m 'hello from mosquitto'
 mosquitto_pub -p "$port" -q 0 -t demo/counter -m 42
 if [ "${FOLLOW:-0}" = "1" ]; then
-    echo "publish more with: mosquitto_pub -p $port -t demo/x -m hi   (Ctrl-C stops)" >&2
+    echo "publish more with: mosquitto_pub -p $port -t demo/x -m hi" >&2
+    echo "read the log with: $BIN log cat --dir $LOG_DIR   (Ctrl-C stops the gateway)" >&2
     wait "$gateway"
 else
     sleep 1
     kill -TERM "$gateway"
     wait "$gateway"
+    echo "--- the local log ($LOG_DIR), as 'rivven-mqtt log cat' prints it:" >&2
+    "$BIN" log cat --dir "$LOG_DIR"
+    "$BIN" log stat --dir "$LOG_DIR" >&2
 fi
