@@ -17,8 +17,9 @@ public enum SinkProbe {
     public static func check(_ configuration: IngestConfiguration) -> [Step] {
         var steps = [checkLogDirectory(configuration.log.dir)]
         if let rivven = configuration.rivven {
+            let topics = configuration.sources.map(\.topic)
             for server in rivven.bootstrapServers {
-                steps.append(checkTCP(server))
+                steps.append(contentsOf: checkRivven(server, rivven, topics: topics))
             }
         }
         return steps
@@ -44,51 +45,47 @@ public enum SinkProbe {
             : Step(name: name, ok: false, detail: "cannot write to \(dir): \(reason)")
     }
 
-    /// Opens and closes a TCP connection to `host:port` with a 5 s timeout.
-    static func checkTCP(_ server: String) -> Step {
+    /// Connects, Handshakes (protocol 2), logs in with SCRAM-SHA-256 when credentials are configured, and confirms
+    /// each topic exists — or, with `broker.create_topic`, may be created at start (nothing is created by `check`).
+    static func checkRivven(_ server: String, _ rivven: RivvenConfiguration, topics: [String]) -> [Step] {
         let name = "rivven \(server)"
-        guard let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]) else {
-            return Step(name: name, ok: false, detail: "expected host:port")
+        if rivven.tls.enabled {
+            return [Step(name: name, ok: false, detail: "TLS to Rivven (broker.tls.enabled) is not supported yet")]
         }
-        var host = String(server[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var result: UnsafeMutablePointer<addrinfo>?
-        let rc = getaddrinfo(host, String(port), &hints, &result)
-        guard rc == 0, let first = result else {
-            return Step(name: name, ok: false, detail: "cannot resolve \(host): \(String(cString: gai_strerror(rc)))")
-        }
-        defer { freeaddrinfo(result) }
-        var lastError = "no address"
-        var entry: UnsafeMutablePointer<addrinfo>? = first
-        while let info = entry {
-            let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_NONBLOCK.rawValue), 0)
-            if fd >= 0 {
-                defer { close(fd) }
-                if connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 || errno == EINPROGRESS {
-                    var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                    if poll(&pfd, 1, 5000) == 1 {
-                        var error: Int32 = 0
-                        var length = socklen_t(MemoryLayout<Int32>.size)
-                        getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
-                        if error == 0 {
-                            return Step(
-                                name: name,
-                                ok: true,
-                                detail: "TCP connection accepted (protocol check comes with the Rivven sink)"
-                            )
-                        }
-                        lastError = String(cString: strerror(error))
-                    } else {
-                        lastError = "timed out after 5 s"
-                    }
-                } else {
-                    lastError = String(cString: strerror(errno))
-                }
+        let client: RivvenClient
+        do {
+            client = try RivvenClient(server: server, timeout: .seconds(5))
+            try client.handshake(clientID: "rivven-mqtt-check")
+            if let username = rivven.username {
+                try client.authenticate(username: username, password: rivven.password?.value ?? "")
             }
-            entry = info.pointee.ai_next
+        } catch {
+            return [Step(name: name, ok: false, detail: error.message)]
         }
-        return Step(name: name, ok: false, detail: "cannot connect: \(lastError)")
+        let login = rivven.username.map { ", logged in as \($0) (SCRAM-SHA-256)" } ?? ""
+        var steps = [Step(name: name, ok: true, detail: "handshake accepted (protocol 2)\(login)")]
+        for topic in topics {
+            let step = "rivven topic \(topic)"
+            do {
+                let reply = try client.send(.getMetadata(topic: topic))
+                switch reply {
+                case .metadata(_, let partitions):
+                    steps.append(Step(name: step, ok: true, detail: "exists with \(partitions) partition(s)"))
+                case .error(let message) where message.hasPrefix("Topic not found") && rivven.createTopic:
+                    steps.append(
+                        Step(name: step, ok: true, detail: "does not exist yet; created at start (broker.create_topic)")
+                    )
+                case .error(let message) where message.hasPrefix("Topic not found"):
+                    steps.append(
+                        Step(name: step, ok: false, detail: "does not exist and broker.create_topic is false")
+                    )
+                default:
+                    steps.append(Step(name: step, ok: false, detail: RivvenClient.describe(reply)))
+                }
+            } catch {
+                steps.append(Step(name: step, ok: false, detail: error.message))
+            }
+        }
+        return steps
     }
 }

@@ -1,0 +1,216 @@
+import Glibc
+
+/// A blocking Rivven connection: one request at a time, replies matched by correlation id (WIRE.md §1, §4). Used by
+/// `check`, and the base the forwarder builds on. Not for the MQTT hot path.
+public final class RivvenClient {
+    /// A failure in words, with the server it concerns.
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        /// Why.
+        public var message: String
+        public var description: String { message }
+    }
+
+    private var fd: Int32
+    private let server: String
+    private var nextCorrelationID: UInt32 = 0
+    private var decoder = RivvenFrameDecoder(maxFrameLength: RivvenLimits.maxResponseFrameLength)
+    private var scratch: [UInt8] = []
+    private let timeoutMilliseconds: Int32
+
+    /// Connects to `host:port` (`[v6]:port` accepted) within `timeout`.
+    public init(server: String, timeout: Duration = .seconds(10)) throws(Failure) {
+        self.server = server
+        let ms = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
+        self.timeoutMilliseconds = Int32(clamping: ms)
+        self.fd = -1
+        self.fd = try Self.connect(server, timeoutMilliseconds: timeoutMilliseconds)
+    }
+
+    deinit {
+        if fd >= 0 { close(fd) }
+    }
+
+    private static func connect(_ server: String, timeoutMilliseconds: Int32) throws(Failure) -> Int32 {
+        guard let colon = server.lastIndex(of: ":"), let port = UInt16(server[server.index(after: colon)...]) else {
+            throw Failure(message: "\(server): expected host:port")
+        }
+        var host = String(server[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host, String(port), &hints, &list)
+        guard rc == 0, let first = list else {
+            throw Failure(message: "\(server): cannot resolve \(host): \(String(cString: gai_strerror(rc)))")
+        }
+        defer { freeaddrinfo(list) }
+        var lastError = "no address"
+        var entry: UnsafeMutablePointer<addrinfo>? = first
+        while let info = entry {
+            entry = info.pointee.ai_next
+            let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { continue }
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            if Glibc.connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) != 0 && errno != EINPROGRESS {
+                lastError = String(cString: strerror(errno))
+                close(fd)
+                continue
+            }
+            var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            guard poll(&pfd, 1, timeoutMilliseconds) == 1 else {
+                lastError = "no TCP connection within \(timeoutMilliseconds) ms"
+                close(fd)
+                continue
+            }
+            var error: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
+            guard error == 0 else {
+                lastError = String(cString: strerror(error))
+                close(fd)
+                continue
+            }
+            var one: Int32 = 1
+            _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            return fd
+        }
+        throw Failure(message: "\(server): cannot connect: \(lastError)")
+    }
+
+    /// Sends `request` and returns its reply (the one with the same correlation id).
+    public func send(_ request: RivvenRequest) throws(Failure) -> RivvenResponse {
+        let cid = nextCorrelationID
+        nextCorrelationID &+= 1
+        scratch.removeAll(keepingCapacity: true)
+        request.encode(correlationID: cid, into: &scratch)
+        try writeAll(scratch)
+        while true {
+            let frame: RivvenFrame?
+            do {
+                frame = try decoder.next()
+            } catch {
+                throw Failure(message: "\(server): malformed reply: \(error)")
+            }
+            if let frame {
+                let response: RivvenResponse
+                do {
+                    response = try RivvenResponse.decode(frame)
+                } catch {
+                    throw Failure(message: "\(server): undecodable reply: \(error)")
+                }
+                // cid 0 errors answer frames the broker could not parse (WIRE.md §2).
+                if frame.correlationID == cid || (frame.correlationID == 0 && { if case .error = response { true } else { false } }()) {
+                    return response
+                }
+                throw Failure(message: "\(server): reply with correlation id \(frame.correlationID), expected \(cid)")
+            }
+            try readSome()
+        }
+    }
+
+    private func writeAll(_ bytes: [UInt8]) throws(Failure) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+            if n > 0 {
+                offset += n
+            } else if n < 0 && (errno == EAGAIN || errno == EINTR) {
+                var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                guard poll(&pfd, 1, timeoutMilliseconds) == 1 else {
+                    throw Failure(message: "\(server): send timed out after \(timeoutMilliseconds) ms")
+                }
+            } else {
+                throw Failure(message: "\(server): send failed: \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    private func readSome() throws(Failure) {
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&pfd, 1, timeoutMilliseconds) == 1 else {
+            throw Failure(message: "\(server): no reply within \(timeoutMilliseconds) ms")
+        }
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n == 0 { throw Failure(message: "\(server): the broker closed the connection") }
+        if n < 0 {
+            if errno == EAGAIN || errno == EINTR { return }
+            throw Failure(message: "\(server): receive failed: \(String(cString: strerror(errno)))")
+        }
+        buffer.withUnsafeBytes { decoder.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+    }
+
+    // MARK: Session steps
+
+    /// Handshake with protocol version 2: `compatible == false` is a failure; an `Error` reply (a broker that
+    /// requires authentication first) is fine, as the real client treats it (WIRE.md §5).
+    public func handshake(clientID: String) throws(Failure) {
+        let reply = try send(.handshake(protocolVersion: RivvenLimits.protocolVersion, clientID: clientID))
+        if case .handshakeResult(let version, let compatible, let message) = reply, !compatible {
+            throw Failure(message: "\(server): incompatible protocol (server version \(version)): \(message)")
+        }
+    }
+
+    /// SCRAM-SHA-256 login (RFC 5802/7677, WIRE.md §6); verifies the server's signature.
+    public func authenticate(username: String, password: String) throws(Failure) {
+        var nonceBytes = [UInt8](repeating: 0, count: 24)
+        var generator = SystemRandomNumberGenerator()
+        for i in nonceBytes.indices { nonceBytes[i] = UInt8.random(in: 0...255, using: &generator) }
+        let clientNonce = RivvenBase64.encode(nonceBytes)
+        let escapedUser = username.replacingAll("=", with: "=3D").replacingAll(",", with: "=2C")
+        let clientFirstBare = "n=\(escapedUser),r=\(clientNonce)"
+        let first = try send(.scramClientFirst(message: Array(("n,," + clientFirstBare).utf8)))
+        guard case .scramServerFirst(let serverFirstBytes) = first else {
+            throw Failure(message: "\(server): authentication refused: \(Self.describe(first))")
+        }
+        let serverFirst = String(decoding: serverFirstBytes, as: UTF8.self)
+        var fields: [Character: Substring] = [:]
+        for part in serverFirst.split(separator: ",") where part.count >= 2 && part.dropFirst().first == "=" {
+            fields[part.first!] = part.dropFirst(2)
+        }
+        guard let nonce = fields["r"], nonce.hasPrefix(clientNonce), let saltText = fields["s"],
+            let salt = RivvenBase64.decode(saltText), let iterationText = fields["i"],
+            let iterations = Int(iterationText), iterations >= 4096
+        else {
+            throw Failure(message: "\(server): malformed SCRAM server-first message")
+        }
+        let salted = RivvenPBKDF2.deriveKey(password: Array(password.utf8), salt: salt, iterations: iterations)
+        let clientKey = RivvenHMACSHA256.authenticationCode(key: salted, message: Array("Client Key".utf8))
+        let storedKey = RivvenSHA256.hash(clientKey)
+        let clientFinalWithoutProof = "c=biws,r=\(nonce)"
+        let authMessage = Array("\(clientFirstBare),\(serverFirst),\(clientFinalWithoutProof)".utf8)
+        let signature = RivvenHMACSHA256.authenticationCode(key: storedKey, message: authMessage)
+        let proof = zip(clientKey, signature).map { $0 ^ $1 }
+        let final = try send(
+            .scramClientFinal(message: Array("\(clientFinalWithoutProof),p=\(RivvenBase64.encode(proof))".utf8))
+        )
+        guard case .scramServerFinal(let serverFinalBytes, let session, _) = final else {
+            throw Failure(message: "\(server): authentication refused: \(Self.describe(final))")
+        }
+        let serverFinal = String(decoding: serverFinalBytes, as: UTF8.self)
+        if serverFinal.hasPrefix("e=") || session == nil {
+            throw Failure(message: "\(server): authentication failed for user \(username): \(serverFinal.dropFirst(2))")
+        }
+        let serverKey = RivvenHMACSHA256.authenticationCode(key: salted, message: Array("Server Key".utf8))
+        let expected = RivvenBase64.encode(RivvenHMACSHA256.authenticationCode(key: serverKey, message: authMessage))
+        guard serverFinal == "v=\(expected)" else {
+            throw Failure(message: "\(server): the broker's SCRAM signature does not verify (not the expected broker?)")
+        }
+    }
+
+    /// A reply in words, for failure messages.
+    static func describe(_ response: RivvenResponse) -> String {
+        if case .error(let message) = response { return message }
+        return "unexpected reply \(response.variantName)"
+    }
+}
+
+extension String {
+    fileprivate func replacingAll(_ target: Character, with replacement: String) -> String {
+        var result = ""
+        for character in self {
+            if character == target { result += replacement } else { result.append(character) }
+        }
+        return result
+    }
+}
