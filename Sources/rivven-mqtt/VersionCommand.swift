@@ -14,8 +14,10 @@ struct VersionCommand: ParsableCommand {
         writeStandardOutput("rivven-mqtt \(FastIngest.version)")
         writeStandardOutput("libmosquitto \(FastIngest.mosquittoVersion)")
         writeStandardOutput("liburing \(URingSupport.libraryVersion)")
-        if let reason = URingSupport.unavailableReason {
-            writeStandardOutput("io_uring: unavailable (\(reason)); the writev/fsync fallback is used")
+        // The same decision `run` makes (probe + RIVVEN_MQTT_DISABLE_IO_URING).
+        let (writer, fallbackReason) = DurableFileWriters.make(preferIOURing: true)
+        if let fallbackReason {
+            writeStandardOutput("io_uring: not used (\(fallbackReason)); the log is written with \(writer.kind)/fdatasync")
         } else {
             writeStandardOutput("io_uring: usable")
         }

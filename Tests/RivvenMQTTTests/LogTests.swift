@@ -301,6 +301,9 @@ struct LogTests {
             #expect(await gateway.process.waitForStderr(containing: "MQTT subscribed"))
             #expect(gateway.process.stderrText.contains("io_uring not used"))
             #expect(gateway.process.stderrText.contains("log.writer=pwrite"))
+            let version = try await BinaryProcess(executable: try BinaryProcess.productBinaryPath())
+                .run(arguments: ["version"], environment: ["RIVVEN_MQTT_DISABLE_IO_URING": "1"])
+            #expect(version.stdout.contains("io_uring: not used (disabled by RIVVEN_MQTT_DISABLE_IO_URING=1)"))
             try await MQTTTool.publishMany(
                 to: broker.endpoint(),
                 topic: "fb/x",
