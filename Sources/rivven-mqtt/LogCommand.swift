@@ -34,7 +34,8 @@ struct LogCommand: ParsableCommand {
             if let source {
                 guard let chosen = configuration.sources.first(where: { $0.name == source }) else {
                     throw CommandFailure(
-                        message: "error: --source \(source) is not an MQTT source of \(config); expected one of \(names)",
+                        message:
+                            "error: --source \(source) is not an MQTT source of \(config); expected one of \(names)",
                         exitCode: 2
                     )
                 }
@@ -42,7 +43,8 @@ struct LogCommand: ParsableCommand {
             }
             guard configuration.sources.count == 1 else {
                 throw CommandFailure(
-                    message: "error: \(config) has several MQTT sources, each with its own log: add --source, one of \(names)",
+                    message:
+                        "error: \(config) has several MQTT sources, each with its own log: add --source, one of \(names)",
                     exitCode: 2
                 )
             }

@@ -28,7 +28,9 @@ struct RunCommand: ParsableCommand {
             // Said plainly so nobody believes records reach Rivven before the forwarder exists.
             logger.warning(
                 "forwarding to Rivven is not available in this version: records stay in the local log",
-                metadata: ["rivven.bootstrap_servers": "\(rivven.bootstrapServers)", "log.dir": "\(configuration.log.dir)"]
+                metadata: [
+                    "rivven.bootstrap_servers": "\(rivven.bootstrapServers)", "log.dir": "\(configuration.log.dir)",
+                ]
             )
         }
         for skipped in configuration.skippedConnectors {

@@ -17,7 +17,9 @@ struct VersionCommand: ParsableCommand {
         // The same decision `run` makes (probe + RIVVEN_MQTT_DISABLE_IO_URING).
         let (writer, fallbackReason) = DurableFileWriters.make(preferIOURing: true)
         if let fallbackReason {
-            writeStandardOutput("io_uring: not used (\(fallbackReason)); the log is written with \(writer.kind)/fdatasync")
+            writeStandardOutput(
+                "io_uring: not used (\(fallbackReason)); the log is written with \(writer.kind)/fdatasync"
+            )
         } else {
             writeStandardOutput("io_uring: usable")
         }

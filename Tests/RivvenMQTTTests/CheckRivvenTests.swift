@@ -24,7 +24,11 @@ struct CheckRivvenTests {
             let strict = try Gateway(yaml: yaml(mqtt: broker.url, rivven: port, extra: ["create_topic: false"]))
             result = try await strict.command(["check", "--config", strict.configPath])
             #expect(result.status == 1)
-            #expect(result.stdout.contains("FAILED rivven topic iot-events: does not exist and broker.create_topic is false"))
+            #expect(
+                result.stdout.contains(
+                    "FAILED rivven topic iot-events: does not exist and broker.create_topic is false"
+                )
+            )
 
             let client = try RivvenClient(server: "127.0.0.1:\(port)")
             _ = try client.send(.createTopic(name: "iot-events", partitions: 2))

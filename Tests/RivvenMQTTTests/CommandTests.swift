@@ -191,7 +191,9 @@ struct CommandTests {
             try await MQTTTool.publish(to: broker.endpoint(), topic: "plant-b/1", message: "b", qos: 1)
             // Each source has its own log: log.dir/NAME.
             func payloads(_ source: String) async throws -> [String] {
-                let result = try await gateway.command(["log", "cat", "--config", gateway.configPath, "--source", source])
+                let result = try await gateway.command([
+                    "log", "cat", "--config", gateway.configPath, "--source", source,
+                ])
                 return result.stdout.split(separator: "\n").compactMap { line in
                     guard let record = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                         let value = record["value"] as? String,

@@ -82,11 +82,13 @@ struct LogTests {
         }
     }
 
-    @Test(arguments: [
-        ("json:device", [#"{"device":"dev-7","t":1}"#, #"{"t":2}"#, "not json"], ["dev-7", nil, nil]),
-        ("topic", [#"{"device":"dev-7"}"#], ["keys/a"]),
-        ("none", [#"{"device":"dev-7"}"#], [nil]),
-    ] as [(String, [String], [String?])])
+    @Test(
+        arguments: [
+            ("json:device", [#"{"device":"dev-7","t":1}"#, #"{"t":2}"#, "not json"], ["dev-7", nil, nil]),
+            ("topic", [#"{"device":"dev-7"}"#], ["keys/a"]),
+            ("none", [#"{"device":"dev-7"}"#], [nil]),
+        ] as [(String, [String], [String?])]
+    )
     func recordKeysAreComputedAtIngest(spec: String, payloads: [String], keys: [String?]) async throws {
         try await MosquittoBroker.with { broker in
             let gateway = try Gateway(

@@ -99,7 +99,9 @@ public final class RivvenClient {
                     throw Failure(message: "\(server): undecodable reply: \(error)")
                 }
                 // cid 0 errors answer frames the broker could not parse (WIRE.md §2).
-                if frame.correlationID == cid || (frame.correlationID == 0 && { if case .error = response { true } else { false } }()) {
+                if frame.correlationID == cid
+                    || (frame.correlationID == 0 && { if case .error = response { true } else { false } }())
+                {
                     return response
                 }
                 throw Failure(message: "\(server): reply with correlation id \(frame.correlationID), expected \(cid)")
@@ -111,7 +113,9 @@ public final class RivvenClient {
     private func writeAll(_ bytes: [UInt8]) throws(Failure) {
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+            let n = bytes.withUnsafeBytes {
+                Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL))
+            }
             if n > 0 {
                 offset += n
             } else if n < 0 && (errno == EAGAIN || errno == EINTR) {
