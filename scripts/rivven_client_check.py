@@ -1,0 +1,39 @@
+"""Drives the real Rivven Python client (PyPI `rivven` 0.0.22, the Rust client inside) against a server, to prove
+the in-tree test server speaks the protocol the real client speaks. Prints one JSON object with what it saw."""
+import asyncio
+import json
+import sys
+
+from rivven import _rivven as rivven  # the wheel ships only the extension module
+
+
+async def main(address: str) -> None:
+    client = await rivven.connect(address)
+    seen = {}
+    await client.create_topic("faithful", 2)
+    seen["topics"] = sorted(await client.list_topics())
+    offsets = []
+    for i in range(5):
+        offsets.append(await client.publish("faithful", f"value-{i}".encode(), key=b"same-key"))
+    seen["offsets"] = offsets
+    meta = await client.get_metadata("faithful")
+    seen["metadata"] = str(meta)
+    partition = None
+    for p in range(2):
+        consumer = await client.consumer("faithful", partition=p, start_offset=0, auto_commit=False)
+        messages = await consumer.fetch(max_messages=100)
+        if messages:
+            partition = p
+            seen["values"] = [m.value_str() if callable(getattr(m, "value_str", None)) else bytes(m.value).decode()
+                              for m in messages]
+            seen["keys"] = [bytes(m.key).decode() if m.key is not None else None for m in messages]
+    seen["partition"] = partition
+    producer = await client.producer("batched")
+    for i in range(3):
+        await producer.send(f"b{i}".encode(), key=f"k{i}".encode())
+    await producer.flush()
+    seen["producer"] = "ok"
+    print(json.dumps(seen))
+
+
+asyncio.run(main(sys.argv[1]))
