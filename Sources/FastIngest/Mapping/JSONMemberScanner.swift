@@ -335,44 +335,45 @@ extension Parser {
     }
 
     /// Skips one escape (already past its backslash), validated by ``parseEscape(into:)`` (a lone or reversed
-    /// surrogate is an error); its canonical form, at most 6 bytes, goes to a stack buffer and is ignored.
+    /// surrogate is an error); its canonical form, at most 6 bytes, is discarded.
     private mutating func scanEscape() throws(JSONSyntaxError) {
-        var scratch: UInt64 = 0
-        let valid = withUnsafeMutableBytes(of: &scratch) { raw -> Bool in
-            var writer = ByteWriter(
-                base: raw.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                position: 0,
-                limit: raw.count
-            )
-            do throws(JSONSyntaxError) {
-                try parseEscape(into: &writer)
-                return true
-            } catch {
-                return false
-            }
-        }
-        guard valid else { throw .invalid }
+        guard
+            validatesDiscardingOutput({ (parser: inout Parser, writer: inout ByteWriter) throws(JSONSyntaxError) in
+                try parser.parseEscape(into: &writer)
+            })
+        else { throw .invalid }
     }
 
     /// Skips a number, validated by ``parseNumber(into:)`` (grammar and serde_json's range rules); its canonical
-    /// text goes to a small stack buffer and is ignored.
+    /// text is discarded.
     private mutating func scanNumber() throws(JSONSyntaxError) {
-        // The canonical text of any number is at most JSONFloat.maxLength (24) bytes: integers that are copied
-        // verbatim fit 64 bits (20 characters with the sign), everything else is written as a float.
+        guard
+            validatesDiscardingOutput({ (parser: inout Parser, writer: inout ByteWriter) throws(JSONSyntaxError) in
+                try parser.parseNumber(into: &writer)
+            })
+        else { throw .invalid }
+    }
+
+    /// Runs one of the canonicalizer's parse steps with its output going to a 32-byte stack buffer that is thrown
+    /// away (the canonical text of an escape is at most 6 bytes, of a number at most JSONFloat.maxLength = 24: integers
+    /// copied verbatim fit 64 bits, everything else is written as a float). Returns whether the input was valid.
+    /// The error travels as a Bool: a typed-throws closure through `withUnsafeMutableBytes` crashes the 6.3 compiler.
+    private mutating func validatesDiscardingOutput(
+        _ step: (inout Parser, inout ByteWriter) throws(JSONSyntaxError) -> Void
+    ) -> Bool {
         var scratch: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        let valid = withUnsafeMutableBytes(of: &scratch) { raw -> Bool in
+        return withUnsafeMutableBytes(of: &scratch) { raw -> Bool in
             var writer = ByteWriter(
                 base: raw.baseAddress!.assumingMemoryBound(to: UInt8.self),
                 position: 0,
                 limit: raw.count
             )
             do throws(JSONSyntaxError) {
-                try parseNumber(into: &writer)
+                try step(&self, &writer)
                 return true
             } catch {
                 return false
             }
         }
-        guard valid else { throw .invalid }
     }
 }
