@@ -133,8 +133,14 @@ final class LogWriter: @unchecked Sendable {
             // Fill the batch round-robin across connections, one message at a time per turn so none starves.
             var took = false
             var emptyPasses = 0
+            // One clock read per pass, not per message: the accumulator only needs when its batch opened.
+            let passStarted = Self.monotonicNow()
             while !accumulator.isFull && emptyPasses < sources.count {
-                if take(from: sources[next]) { took = true; emptyPasses = 0 } else { emptyPasses += 1 }
+                if take(from: sources[next], now: passStarted) {
+                    took = true; emptyPasses = 0
+                } else {
+                    emptyPasses += 1
+                }
                 next = next + 1 == sources.count ? 0 : next + 1
             }
             let now = Self.monotonicNow()
@@ -162,7 +168,7 @@ final class LogWriter: @unchecked Sendable {
     }
 
     /// Encodes one message of `source` into the batch. Returns false when its ring is empty.
-    private func take(from source: Source) -> Bool {
+    private func take(from source: Source, now: Int64) -> Bool {
         let start = batch.count
         var mark: RecordMark?
         var qos: UInt8 = 0
@@ -214,7 +220,7 @@ final class LogWriter: @unchecked Sendable {
             mark = nil
         }
         guard result == true else { return false }
-        accumulator.add(size: batch.count - start, qos: qos, now: Self.monotonicNow())
+        accumulator.add(size: batch.count - start, qos: qos, now: now)
         batchReceivedAtSum &+= receivedAt / 1000
         source.writtenTail = source.ring.consumedCount
         return true
