@@ -10,71 +10,28 @@ public final class RivvenClient {
         public var description: String { message }
     }
 
-    private var fd: Int32
+    private let stream: any RivvenStream
     private let server: String
     private var nextCorrelationID: UInt32 = 0
     private var decoder = RivvenFrameDecoder(maxFrameLength: RivvenLimits.maxResponseFrameLength)
     private var scratch: [UInt8] = []
+    private var receiveBuffer = [UInt8](repeating: 0, count: 65536)
     private let timeoutMilliseconds: Int32
 
-    /// Connects to `host:port` (`[v6]:port` accepted) within `timeout`.
-    public init(server: String, timeout: Duration = .seconds(10)) throws(Failure) {
+    /// Connects to `host:port` (`[v6]:port` accepted) within `timeout`; over TLS when `tls.enabled`.
+    public init(
+        server: String,
+        tls: RivvenTLSConfiguration = RivvenTLSConfiguration(),
+        timeout: Duration = .seconds(10)
+    ) throws(Failure) {
         self.server = server
         let ms = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
         self.timeoutMilliseconds = Int32(clamping: ms)
-        self.fd = -1
-        self.fd = try Self.connect(server, timeoutMilliseconds: timeoutMilliseconds)
-    }
-
-    deinit {
-        if fd >= 0 { close(fd) }
-    }
-
-    private static func connect(_ server: String, timeoutMilliseconds: Int32) throws(Failure) -> Int32 {
-        guard let colon = server.lastIndex(of: ":"), let port = UInt16(server[server.index(after: colon)...]) else {
-            throw Failure(message: "\(server): expected host:port")
+        do {
+            self.stream = try RivvenStreams.connect(server, tls: tls, timeoutMilliseconds: timeoutMilliseconds)
+        } catch {
+            throw Failure(message: error.message)
         }
-        var host = String(server[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var list: UnsafeMutablePointer<addrinfo>?
-        let rc = getaddrinfo(host, String(port), &hints, &list)
-        guard rc == 0, let first = list else {
-            throw Failure(message: "\(server): cannot resolve \(host): \(String(cString: gai_strerror(rc)))")
-        }
-        defer { freeaddrinfo(list) }
-        var lastError = "no address"
-        var entry: UnsafeMutablePointer<addrinfo>? = first
-        while let info = entry {
-            entry = info.pointee.ai_next
-            let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard fd >= 0 else { continue }
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            if Glibc.connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) != 0 && errno != EINPROGRESS {
-                lastError = String(cString: strerror(errno))
-                close(fd)
-                continue
-            }
-            var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            guard poll(&pfd, 1, timeoutMilliseconds) == 1 else {
-                lastError = "no TCP connection within \(timeoutMilliseconds) ms"
-                close(fd)
-                continue
-            }
-            var error: Int32 = 0
-            var length = socklen_t(MemoryLayout<Int32>.size)
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
-            guard error == 0 else {
-                lastError = String(cString: strerror(error))
-                close(fd)
-                continue
-            }
-            var one: Int32 = 1
-            _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            return fd
-        }
-        throw Failure(message: "\(server): cannot connect: \(lastError)")
     }
 
     /// Sends `request` and returns its reply (the one with the same correlation id).
@@ -113,35 +70,54 @@ public final class RivvenClient {
     private func writeAll(_ bytes: [UInt8]) throws(Failure) {
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes {
-                Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL))
-            }
-            if n > 0 {
-                offset += n
-            } else if n < 0 && (errno == EAGAIN || errno == EINTR) {
-                var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                guard poll(&pfd, 1, timeoutMilliseconds) == 1 else {
-                    throw Failure(message: "\(server): send timed out after \(timeoutMilliseconds) ms")
+            // Errors come back as values: typed throws through `withUnsafeBytes` crash the 6.3 compiler.
+            let result = bytes.withUnsafeBytes { raw in
+                Result { () throws(RivvenStreamError) in
+                    try stream.write(UnsafeRawBufferPointer(rebasing: raw[offset...]))
                 }
-            } else {
-                throw Failure(message: "\(server): send failed: \(String(cString: strerror(errno)))")
+            }
+            let written: Int
+            switch result {
+            case .success(let count): written = count
+            case .failure(let error): throw Failure(message: error.message)
+            }
+            if written > 0 {
+                offset += written
+                continue
+            }
+            var pfd = pollfd(
+                fd: stream.fileDescriptor,
+                events: stream.pollEvents(wantRead: false, wantWrite: true),
+                revents: 0
+            )
+            guard poll(&pfd, 1, timeoutMilliseconds) == 1 else {
+                throw Failure(message: "\(server): send timed out after \(timeoutMilliseconds) ms")
             }
         }
     }
 
     private func readSome() throws(Failure) {
-        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        guard poll(&pfd, 1, timeoutMilliseconds) == 1 else {
-            throw Failure(message: "\(server): no reply within \(timeoutMilliseconds) ms")
+        if !stream.hasBufferedInput {
+            var pfd = pollfd(
+                fd: stream.fileDescriptor,
+                events: stream.pollEvents(wantRead: true, wantWrite: false),
+                revents: 0
+            )
+            guard poll(&pfd, 1, timeoutMilliseconds) == 1 else {
+                throw Failure(message: "\(server): no reply within \(timeoutMilliseconds) ms")
+            }
         }
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        if n == 0 { throw Failure(message: "\(server): the broker closed the connection") }
-        if n < 0 {
-            if errno == EAGAIN || errno == EINTR { return }
-            throw Failure(message: "\(server): receive failed: \(String(cString: strerror(errno)))")
+        let result = receiveBuffer.withUnsafeMutableBytes { raw in
+            Result { () throws(RivvenStreamError) in try stream.read(into: raw) }
         }
-        buffer.withUnsafeBytes { decoder.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        let n: Int
+        switch result {
+        case .success(let count): n = count
+        case .failure(let error): throw Failure(message: error.message)
+        }
+        if n > 0 {
+            receiveBuffer.withUnsafeBytes { decoder.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        }
     }
 
     // MARK: Session steps

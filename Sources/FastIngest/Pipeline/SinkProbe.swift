@@ -49,12 +49,9 @@ public enum SinkProbe {
     /// each topic exists — or, with `broker.create_topic`, may be created at start (nothing is created by `check`).
     static func checkRivven(_ server: String, _ rivven: RivvenConfiguration, topics: [String]) -> [Step] {
         let name = "rivven \(server)"
-        if rivven.tls.enabled {
-            return [Step(name: name, ok: false, detail: "TLS to Rivven (broker.tls.enabled) is not supported yet")]
-        }
         let client: RivvenClient
         do {
-            client = try RivvenClient(server: server, timeout: .seconds(5))
+            client = try RivvenClient(server: server, tls: rivven.tls, timeout: .seconds(5))
             try client.handshake(clientID: "rivven-mqtt-check")
             if let username = rivven.username {
                 try client.authenticate(username: username, password: rivven.password?.value ?? "")
