@@ -24,15 +24,6 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         let logger = global.bootstrapLogging()
         let configuration = try config.load()
-        if let rivven = configuration.rivven {
-            // Said plainly so nobody believes records reach Rivven before the forwarder exists.
-            logger.warning(
-                "forwarding to Rivven is not available in this version: records stay in the local log",
-                metadata: [
-                    "rivven.bootstrap_servers": "\(rivven.bootstrapServers)", "log.dir": "\(configuration.log.dir)",
-                ]
-            )
-        }
         for skipped in configuration.skippedConnectors {
             logger.warning("skipping a source that is not an MQTT source", metadata: ["source": "\(skipped)"])
         }

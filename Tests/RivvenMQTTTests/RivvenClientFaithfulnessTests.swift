@@ -8,7 +8,8 @@ import Testing
 @Suite("real Rivven client", .timeLimit(.minutes(2)))
 struct RivvenClientFaithfulnessTests {
     static let python: String? = {
-        guard let path = ProcessInfo.processInfo.environment["RIVVEN_PYTHON"], FileManager.default.isExecutableFile(atPath: path)
+        guard let path = ProcessInfo.processInfo.environment["RIVVEN_PYTHON"],
+            FileManager.default.isExecutableFile(atPath: path)
         else { return nil }
         return path
     }()

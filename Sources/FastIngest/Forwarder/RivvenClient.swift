@@ -133,64 +133,15 @@ public final class RivvenClient {
 
     /// SCRAM-SHA-256 login (RFC 5802/7677, WIRE.md §6); verifies the server's signature.
     public func authenticate(username: String, password: String) throws(Failure) {
-        var nonceBytes = [UInt8](repeating: 0, count: 24)
-        var generator = SystemRandomNumberGenerator()
-        for i in nonceBytes.indices { nonceBytes[i] = UInt8.random(in: 0...255, using: &generator) }
-        let clientNonce = RivvenBase64.encode(nonceBytes)
-        let escapedUser = username.replacingAll("=", with: "=3D").replacingAll(",", with: "=2C")
-        let clientFirstBare = "n=\(escapedUser),r=\(clientNonce)"
-        let first = try send(.scramClientFirst(message: Array(("n,," + clientFirstBare).utf8)))
-        guard case .scramServerFirst(let serverFirstBytes) = first else {
-            throw Failure(message: "\(server): authentication refused: \(Self.describe(first))")
+        let failure = RivvenSCRAM.authenticate(username: username, password: password, server: server) {
+            request throws(Failure) in try send(request)
         }
-        let serverFirst = String(decoding: serverFirstBytes, as: UTF8.self)
-        var fields: [Character: Substring] = [:]
-        for part in serverFirst.split(separator: ",") where part.count >= 2 && part.dropFirst().first == "=" {
-            fields[part.first!] = part.dropFirst(2)
-        }
-        guard let nonce = fields["r"], nonce.hasPrefix(clientNonce), let saltText = fields["s"],
-            let salt = RivvenBase64.decode(saltText), let iterationText = fields["i"],
-            let iterations = Int(iterationText), iterations >= 4096
-        else {
-            throw Failure(message: "\(server): malformed SCRAM server-first message")
-        }
-        let salted = RivvenPBKDF2.deriveKey(password: Array(password.utf8), salt: salt, iterations: iterations)
-        let clientKey = RivvenHMACSHA256.authenticationCode(key: salted, message: Array("Client Key".utf8))
-        let storedKey = RivvenSHA256.hash(clientKey)
-        let clientFinalWithoutProof = "c=biws,r=\(nonce)"
-        let authMessage = Array("\(clientFirstBare),\(serverFirst),\(clientFinalWithoutProof)".utf8)
-        let signature = RivvenHMACSHA256.authenticationCode(key: storedKey, message: authMessage)
-        let proof = zip(clientKey, signature).map { $0 ^ $1 }
-        let final = try send(
-            .scramClientFinal(message: Array("\(clientFinalWithoutProof),p=\(RivvenBase64.encode(proof))".utf8))
-        )
-        guard case .scramServerFinal(let serverFinalBytes, let session, _) = final else {
-            throw Failure(message: "\(server): authentication refused: \(Self.describe(final))")
-        }
-        let serverFinal = String(decoding: serverFinalBytes, as: UTF8.self)
-        if serverFinal.hasPrefix("e=") || session == nil {
-            throw Failure(message: "\(server): authentication failed for user \(username): \(serverFinal.dropFirst(2))")
-        }
-        let serverKey = RivvenHMACSHA256.authenticationCode(key: salted, message: Array("Server Key".utf8))
-        let expected = RivvenBase64.encode(RivvenHMACSHA256.authenticationCode(key: serverKey, message: authMessage))
-        guard serverFinal == "v=\(expected)" else {
-            throw Failure(message: "\(server): the broker's SCRAM signature does not verify (not the expected broker?)")
-        }
+        if let failure { throw Failure(message: failure) }
     }
 
     /// A reply in words, for failure messages.
     static func describe(_ response: RivvenResponse) -> String {
         if case .error(let message) = response { return message }
         return "unexpected reply \(response.variantName)"
-    }
-}
-
-extension String {
-    fileprivate func replacingAll(_ target: Character, with replacement: String) -> String {
-        var result = ""
-        for character in self {
-            if character == target { result += replacement } else { result.append(character) }
-        }
-        return result
     }
 }

@@ -26,6 +26,8 @@ public struct LogRecovery: Sendable, Equatable {
     public var removedSegments: [String]
     /// Whether the `forwarded` checkpoint was unreadable and was taken as 0 (everything is forwarded again).
     public var invalidCheckpoint: Bool
+    /// The checkpoint read when it was past the end of the records kept (it is then moved back to the end).
+    public var checkpointAhead: UInt64? = nil
 
     /// Whether anything was repaired.
     public var repaired: Bool {
@@ -193,6 +195,14 @@ package final class LocalLog {
         try LogFiles.writeCheckpoint(offset, directory: configuration.dir, directoryFD: directoryFD)
         forwarded = offset
         enforceRetention()
+    }
+
+    /// Records that Rivven has acknowledged every record below `offset`, in memory only (the forwarder persists the
+    /// checkpoint file itself), and deletes the segments retention may now delete.
+    package func noteForwarded(_ offset: UInt64) {
+        guard offset > forwarded else { return }
+        forwarded = offset
+        if totalBytes > Int64(configuration.maxBytes) || isFull { enforceRetention() }
     }
 
     // MARK: - Segments
@@ -449,6 +459,13 @@ private struct Opener {
         }
         recovery.segmentCount = segments.count
         recovery.nextOffset = active.baseOffset + UInt64(last.recordCount)
+        if forwarded > recovery.nextOffset {
+            // The checkpoint is ahead of the records kept: the log lost its end (a power loss with `fsync: never`)
+            // after Rivven acknowledged it. Offsets from `nextOffset` on are new records, so they must be forwarded.
+            recovery.checkpointAhead = forwarded
+            forwarded = recovery.nextOffset
+            try LogFiles.writeCheckpoint(forwarded, directory: directory, directoryFD: directoryFD)
+        }
         recovery.oldestOffset = segments[0].baseOffset
         recovery.totalBytes = totalBytes
         return Opened(

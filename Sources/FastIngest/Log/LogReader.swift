@@ -17,6 +17,9 @@ public final class LogReader {
     /// The offset the next returned record has, or would have (records below the requested start are skipped).
     public private(set) var nextOffset: UInt64
 
+    /// Bytes of records (frame headers included) read so far, skipped ones included.
+    package private(set) var bytesRead: UInt64 = 0
+
     private let startOffset: UInt64
     private var segments: [SegmentEntry]
     private var index = 0
@@ -49,6 +52,19 @@ public final class LogReader {
     /// - Throws: ``LogError/Code/corrupt`` for an invalid record inside a sealed segment or a gap between segments,
     ///   ``LogError/Code/io`` when a file cannot be read.
     public func next() throws(LogError) -> LogRecord? {
+        try readNext(below: .max) { LogRecord($0) }
+    }
+
+    /// Lends the next record to `body` (its memory is valid only during the call) and returns what `body` returns;
+    /// nil at the (current) end of the log, or when the next record's offset is `limit` or more (it is then not
+    /// consumed: a forwarder reads only what the writer made durable).
+    ///
+    /// - Throws: as ``next()``.
+    package func readNext<Result>(
+        below limit: UInt64,
+        _ body: (LogRecordView) -> Result
+    ) throws(LogError) -> Result? {
+        if nextOffset >= limit { return nil }
         while true {
             if cursor == nil {
                 if try !openCurrent() { return nil }
@@ -56,10 +72,13 @@ public final class LogReader {
             // The cursor is mutated in place (`cursor!`) so its buffer is never copied.
             let step = try cursor!.next()
             switch step {
-            case .record(let layout, let bodyIndex, _):
+            case .record(let layout, let bodyIndex, let recordSize):
                 nextOffset = layout.offset + 1
+                bytesRead += UInt64(recordSize)
                 if layout.offset < startOffset { continue }
-                return cursor!.withBody(at: bodyIndex, layout) { LogRecord(body: $0, layout: layout) }
+                return cursor!.withBody(at: bodyIndex, layout) { raw in
+                    body(LogRecordView(body: raw, layout: layout))
+                }
             case .end, .invalid:
                 if index == segments.count - 1 {
                     // The newest segment known: it may have grown, or a newer one may have been started.

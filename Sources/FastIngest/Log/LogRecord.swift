@@ -38,17 +38,17 @@ public struct LogRecord: Sendable, Equatable {
         self.valueIsEnvelope = valueIsEnvelope
     }
 
-    /// Copies the record out of a validated body.
-    init(body: UnsafeRawBufferPointer, layout: RecordBodyLayout) {
+    /// Copies a borrowed record.
+    init(_ view: LogRecordView) {
         self.init(
-            offset: layout.offset,
-            receiveTimeMicros: layout.receiveTimeMicros,
-            topic: Array(body[layout.topic]),
-            qos: layout.qos,
-            retain: layout.retain,
-            key: layout.key.map { Array(body[$0]) },
-            value: Array(body[layout.value]),
-            valueIsEnvelope: layout.valueIsEnvelope
+            offset: view.offset,
+            receiveTimeMicros: view.receiveTimeMicros,
+            topic: Array(view.topic),
+            qos: view.qos,
+            retain: view.retain,
+            key: view.key.map { Array($0) },
+            value: Array(view.value),
+            valueIsEnvelope: view.valueIsEnvelope
         )
     }
 
@@ -105,5 +105,62 @@ public struct LogRecord: Sendable, Equatable {
             writer.put(UInt8(ascii: "Z"))
             if quoted { writer.put(UInt8(ascii: "\"")) }
         }
+    }
+}
+
+/// One record of the local log, borrowed from the reader's buffer (``LogReader/readNext(below:_:)``): valid only
+/// during the call it is lent to.
+package struct LogRecordView {
+    package var offset: UInt64
+    package var receiveTimeMicros: Int64
+    package var topic: UnsafeRawBufferPointer
+    package var qos: UInt8
+    package var retain: Bool
+    package var key: UnsafeRawBufferPointer?
+    package var value: UnsafeRawBufferPointer
+    package var valueIsEnvelope: Bool
+
+    package init(
+        offset: UInt64,
+        receiveTimeMicros: Int64,
+        topic: UnsafeRawBufferPointer,
+        qos: UInt8,
+        retain: Bool,
+        key: UnsafeRawBufferPointer?,
+        value: UnsafeRawBufferPointer,
+        valueIsEnvelope: Bool
+    ) {
+        self.offset = offset
+        self.receiveTimeMicros = receiveTimeMicros
+        self.topic = topic
+        self.qos = qos
+        self.retain = retain
+        self.key = key
+        self.value = value
+        self.valueIsEnvelope = valueIsEnvelope
+    }
+
+    init(body: UnsafeRawBufferPointer, layout: RecordBodyLayout) {
+        offset = layout.offset
+        receiveTimeMicros = layout.receiveTimeMicros
+        topic = UnsafeRawBufferPointer(rebasing: body[layout.topic])
+        qos = layout.qos
+        retain = layout.retain
+        key = layout.key.map { UnsafeRawBufferPointer(rebasing: body[$0]) }
+        value = UnsafeRawBufferPointer(rebasing: body[layout.value])
+        valueIsEnvelope = layout.valueIsEnvelope
+    }
+
+    /// The record as the mapper's input.
+    var mapperInput: RecordMapper.Input {
+        RecordMapper.Input(
+            topic: topic,
+            qos: qos,
+            retain: retain,
+            key: key,
+            value: value,
+            valueIsEnvelope: valueIsEnvelope,
+            receiveTimeMicros: receiveTimeMicros
+        )
     }
 }

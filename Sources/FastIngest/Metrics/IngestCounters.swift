@@ -44,6 +44,26 @@ public final class IngestCounters: Sendable {
     package let ringFullWaits = Atomic<UInt64>(0)
     /// Torn or corrupt log bytes truncated at start-up.
     package let logTruncatedBytes = Atomic<UInt64>(0)
+    /// Records Rivven acknowledged (dead letters included).
+    package let rivvenRecordsForwarded = Atomic<UInt64>(0)
+    /// Batches Rivven acknowledged.
+    package let rivvenBatchesForwarded = Atomic<UInt64>(0)
+    /// Resent idempotent batches Rivven recognised as already stored (`duplicate: true`): duplicates avoided.
+    package let rivvenDuplicateBatches = Atomic<UInt64>(0)
+    /// Batches sent again (after a lost connection, an error reply or Throttled).
+    package let rivvenBatchesResent = Atomic<UInt64>(0)
+    /// Records written to the dead-letter topic.
+    package let rivvenDeadLettered = Atomic<UInt64>(0)
+    /// Records not forwarded by policy (no dead-letter topic for an oversize or unroutable record); the log keeps them.
+    package let rivvenDropped = Atomic<UInt64>(0)
+    /// `Error` and other refusing replies from Rivven.
+    package let rivvenErrorReplies = Atomic<UInt64>(0)
+    /// Failed connection or session set-up attempts.
+    package let rivvenConnectFailures = Atomic<UInt64>(0)
+    /// Established Rivven connections lost.
+    package let rivvenDisconnects = Atomic<UInt64>(0)
+    /// New producer ids taken after UNKNOWN_PRODUCER_ID / PRODUCER_FENCED / sequence disagreement.
+    package let rivvenProducerResets = Atomic<UInt64>(0)
 
     /// Creates zeroed counters.
     public init() {}

@@ -26,6 +26,22 @@ public struct IngestMetricsSnapshot: Sendable, Equatable {
     public var duplicatesRedelivered: UInt64 = 0
     public var ringFullWaits: UInt64 = 0
     public var logTruncatedBytes: UInt64 = 0
+    public var rivvenRecordsForwarded: UInt64 = 0
+    public var rivvenBatchesForwarded: UInt64 = 0
+    public var rivvenDuplicateBatches: UInt64 = 0
+    public var rivvenBatchesResent: UInt64 = 0
+    public var rivvenDeadLettered: UInt64 = 0
+    public var rivvenDropped: UInt64 = 0
+    public var rivvenErrorReplies: UInt64 = 0
+    public var rivvenConnectFailures: UInt64 = 0
+    public var rivvenDisconnects: UInt64 = 0
+    public var rivvenProducerResets: UInt64 = 0
+    /// 1 when the Rivven forwarders are all connected (gauge; 0 without Rivven).
+    public var rivvenConnected: UInt64 = 0
+    /// Records durable in the local log but not yet acknowledged by Rivven (gauge).
+    public var forwarderLagRecords: UInt64 = 0
+    /// Age of the oldest record not yet acknowledged by Rivven, ms (gauge; 0 when none).
+    public var forwarderOldestPendingAgeMs: UInt64 = 0
     /// Gauge: messages in the rings, not yet taken by the writer.
     public var ringDepth: UInt64 = 0
     /// Gauge: messages taken but not yet durable (their acknowledgements are held).
@@ -73,6 +89,18 @@ public struct IngestMetricsSnapshot: Sendable, Equatable {
             ("duplicates_redelivered", duplicatesRedelivered), ("ring_full_waits", ringFullWaits),
             ("log_truncated_bytes", logTruncatedBytes), ("ring_depth", ringDepth),
             ("unacknowledged_in_flight", unacknowledgedInFlight),
+            ("rivven_records_forwarded", rivvenRecordsForwarded),
+            ("rivven_batches_forwarded", rivvenBatchesForwarded),
+            ("rivven_duplicate_batches", rivvenDuplicateBatches),
+            ("rivven_batches_resent", rivvenBatchesResent),
+            ("rivven_dead_lettered", rivvenDeadLettered),
+            ("rivven_dropped", rivvenDropped),
+            ("rivven_error_replies", rivvenErrorReplies),
+            ("rivven_connect_failures", rivvenConnectFailures),
+            ("rivven_disconnects", rivvenDisconnects),
+            ("rivven_producer_resets", rivvenProducerResets),
+            ("rivven_connected", rivvenConnected), ("forwarder_lag_records", forwarderLagRecords),
+            ("forwarder_oldest_pending_age_ms", forwarderOldestPendingAgeMs),
         ]
         return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
     }
@@ -117,6 +145,16 @@ extension IngestCounters {
         s.duplicatesRedelivered = take(duplicatesRedelivered)
         s.ringFullWaits = take(ringFullWaits)
         s.logTruncatedBytes = take(logTruncatedBytes)
+        s.rivvenRecordsForwarded = take(rivvenRecordsForwarded)
+        s.rivvenBatchesForwarded = take(rivvenBatchesForwarded)
+        s.rivvenDuplicateBatches = take(rivvenDuplicateBatches)
+        s.rivvenBatchesResent = take(rivvenBatchesResent)
+        s.rivvenDeadLettered = take(rivvenDeadLettered)
+        s.rivvenDropped = take(rivvenDropped)
+        s.rivvenErrorReplies = take(rivvenErrorReplies)
+        s.rivvenConnectFailures = take(rivvenConnectFailures)
+        s.rivvenDisconnects = take(rivvenDisconnects)
+        s.rivvenProducerResets = take(rivvenProducerResets)
         return s
     }
 }

@@ -21,6 +21,7 @@ public final class IngestPipeline: Sendable {
     public let counters = IngestCounters()
     private let connections: Mutex<[MQTTConnection]> = Mutex([])
     private let rings: Mutex<[MessageRing]> = Mutex([])
+    private let forwarders: Mutex<[RivvenForwarder]> = Mutex([])
     private let fatal: Mutex<String?> = Mutex(nil)
     private let done = WakePipe()
 
@@ -41,25 +42,44 @@ public final class IngestPipeline: Sendable {
             let published = ring.publishedCountObserved
             snapshot.unacknowledgedInFlight += published > durable ? published - durable : 0
         }
+        let forwarding = forwarders.withLock { $0 }
+        if !forwarding.isEmpty {
+            snapshot.rivvenConnected = forwarding.allSatisfy { $0.isConnected.load(ordering: .relaxed) } ? 1 : 0
+            let nowMicros = WallClockTime.now().nanosecondsSinceEpoch / 1000
+            for forwarder in forwarding {
+                let durable = forwarder.link.durableEnd.load(ordering: .acquiring)
+                let acknowledged = forwarder.link.acknowledged.load(ordering: .acquiring)
+                snapshot.forwarderLagRecords += durable > acknowledged ? durable - acknowledged : 0
+                let oldest = forwarder.oldestPendingReceiveMicros.load(ordering: .relaxed)
+                if oldest > 0 {
+                    snapshot.forwarderOldestPendingAgeMs = max(
+                        snapshot.forwarderOldestPendingAgeMs,
+                        UInt64(max(0, nowMicros - oldest) / 1000)
+                    )
+                }
+            }
+        }
         return snapshot
     }
 
     /// Whether every connection is up and subscribed (readiness).
     public var isReady: Bool {
         connections.withLock { list in !list.isEmpty && list.allSatisfy { $0.isConnected && $0.isSubscribed } }
+            && forwarders.withLock { $0.allSatisfy { $0.isConnected.load(ordering: .relaxed) } }
     }
 
     /// Runs until `stop()` or a fatal error; then drains and disconnects every connection.
     /// Throws the first fatal error (exit code 1 for the command).
     public func run() throws(PipelineError) {
         var writers: [LogWriter] = []
+        var forwarding: [RivvenForwarder] = []
         let created: [MQTTConnection]
         do {
             switch sink {
             case .lines(let output):
                 created = try startLineConnections(output)
             case .localLog:
-                (created, writers) = try startLogConnections()
+                (created, writers, forwarding) = try startLogConnections()
             }
         } catch {
             stop()
@@ -72,12 +92,15 @@ public final class IngestPipeline: Sendable {
         for connection in created { connection.join() }
         for writer in writers { writer.stop() }
         for writer in writers { writer.join() }
+        for forwarder in forwarding { forwarder.stop() }
+        for forwarder in forwarding { forwarder.join() }
         let snapshot = metricsSnapshot()
         logger.info(
             "stopped",
             metadata: [
                 "messages_received": "\(snapshot.messagesReceived)",
                 "records_written": "\(snapshot.recordsWritten)",
+                "records_forwarded": "\(snapshot.rivvenRecordsForwarded)",
                 "batches": "\(snapshot.batchCount)",
                 "dropped": "\(snapshot.droppedRingFull + snapshot.droppedTooLarge + snapshot.droppedUnwritable)",
                 "metrics": "\(snapshot.json)",
@@ -127,14 +150,17 @@ public final class IngestPipeline: Sendable {
 
     /// One local log and one writer thread per source (a rivven-connect file's sources each get `log.dir/NAME`),
     /// fed by one ring per connection.
-    private func startLogConnections() throws(PipelineError) -> ([MQTTConnection], [LogWriter]) {
+    private func startLogConnections() throws(PipelineError) -> ([MQTTConnection], [LogWriter], [RivvenForwarder]) {
         var connections: [MQTTConnection] = []
         var writers: [LogWriter] = []
+        var forwarding: [RivvenForwarder] = []
         func abandon() {
             for c in connections { c.stop() }
             for c in connections { c.join() }
             for w in writers { w.stop() }
             for w in writers { w.join() }
+            for f in forwarding { f.stop() }
+            for f in forwarding { f.join() }
         }
         for source in configuration.sources {
             let sourceLogger = logger(for: source)
@@ -173,13 +199,51 @@ public final class IngestPipeline: Sendable {
                 pending.append((connection, writerSource))
                 rings.withLock { $0.append(ring) }
             }
+            var link: ForwardingLink?
+            var forwarder: RivvenForwarder?
+            if let rivven = configuration.rivven {
+                let mapper: RecordMapper
+                do {
+                    mapper = try RecordMapper(source: source)
+                } catch {
+                    abandon()
+                    throw PipelineError(.output, "source \(source.name): \(error)")
+                }
+                let forwardingLink = ForwardingLink(
+                    durableEnd: log.nextOffset,
+                    acknowledged: log.readForwarded(),
+                    writerSignal: signal,
+                    gateAcknowledgements: configuration.log.fsync == .never
+                )
+                link = forwardingLink
+                forwarder = RivvenForwarder(
+                    link: forwardingLink,
+                    rivven: rivven,
+                    source: source,
+                    mapper: mapper,
+                    batch: configuration.batch,
+                    directory: configuration.logDirectory(for: source),
+                    startOffset: log.readForwarded(),
+                    counters: counters,
+                    onEvent: forwarderEventLogger(sourceLogger)
+                )
+                if log.nextOffset > log.readForwarded() {
+                    sourceLogger.info(
+                        "records in the local log wait to be forwarded to Rivven",
+                        metadata: [
+                            "log.forwarded": "\(log.readForwarded())", "log.next_offset": "\(log.nextOffset)",
+                        ]
+                    )
+                }
+            }
             let writer = LogWriter(
                 signal: signal,
                 sources: pending.map(\.1),
                 log: log,
                 batch: configuration.batch,
                 fsync: configuration.log.fsync,
-                counters: counters
+                counters: counters,
+                link: link
             ) { event in
                 switch event {
                 case .writeFailed(let reason):
@@ -191,14 +255,29 @@ public final class IngestPipeline: Sendable {
                 case .abandoned(let count):
                     sourceLogger.error(
                         """
-                        stopped with \(count) messages not written: the local log could not be written; QoS 1/2 \
-                        messages were not acknowledged and stay with the broker for a persistent session
+                        stopped with \(count) messages not written: the local log could not be written (or was full); \
+                        QoS 1/2 messages were not acknowledged and stay with the broker for a persistent session
                         """
                     )
+                case .logFull(let bytes):
+                    sourceLogger.error(
+                        """
+                        local log is full (log.max_bytes) with records Rivven has not acknowledged; intake paused \
+                        (buffer.when_full applies) until Rivven takes records again
+                        """,
+                        metadata: ["log.bytes": "\(bytes)"]
+                    )
+                case .logFullCleared:
+                    sourceLogger.notice("local log has room again; intake resumed")
                 }
             }
             writer.start()
             writers.append(writer)
+            if let forwarder {
+                forwarder.start()
+                forwarding.append(forwarder)
+                self.forwarders.withLock { $0.append(forwarder) }
+            }
             for (connection, _) in pending {
                 do throws(MQTTError) {
                     try connection.start()
@@ -209,7 +288,67 @@ public final class IngestPipeline: Sendable {
                 connections.append(connection)
             }
         }
-        return (connections, writers)
+        return (connections, writers, forwarding)
+    }
+
+    private func forwarderEventLogger(_ logger: Logger) -> (RivvenForwarder.Event) -> Void {
+        { event in
+            switch event {
+            case .connected(let server, let transport, let producer):
+                logger.info(
+                    "connected to Rivven",
+                    metadata: ["rivven.server": "\(server)", "transport": "\(transport)", "producer": "\(producer)"]
+                )
+            case .connectionFailed(let reason, let retry, let attempt):
+                let metadata: Logger.Metadata = ["retry_in_ms": "\(retry)", "attempt": "\(attempt)"]
+                // Once per outage at warning level, then quietly: records keep accumulating in the local log.
+                if attempt == 1 || attempt % 20 == 0 {
+                    logger.warning("cannot reach Rivven: \(reason); records stay in the local log", metadata: metadata)
+                } else {
+                    logger.debug("cannot reach Rivven: \(reason)", metadata: metadata)
+                }
+            case .connectionLost(let reason, let unanswered):
+                logger.warning(
+                    "Rivven connection lost: \(reason); reconnecting and resending unacknowledged batches",
+                    metadata: ["unanswered_batches": "\(unanswered)"]
+                )
+            case .topicReady(let topic, let partitions, let created, let assumed):
+                logger.info(
+                    assumed
+                        ? "Rivven topic does not exist yet; publishing creates it (partition 0 used)"
+                        : created ? "created Rivven topic" : "Rivven topic exists",
+                    metadata: ["rivven.topic": "\(topic)", "partitions": "\(partitions)"]
+                )
+            case .batchRefused(let reason, let topic, let partition, let retry):
+                logger.warning(
+                    "Rivven refused a batch: \(reason); retrying",
+                    metadata: ["rivven.topic": "\(topic)", "partition": "\(partition)", "retry_in_ms": "\(retry)"]
+                )
+            case .producerReset(let reason, let resent):
+                logger.warning(
+                    """
+                    Rivven no longer knows this producer (\(reason)); took a new producer id and resend \(resent) \
+                    unacknowledged batches (records whose acknowledgement was lost may be stored twice)
+                    """
+                )
+            case .recordDropped(let offset, let reason):
+                logger.warning(
+                    "record not forwarded (no dead_letter_topic): \(reason); the local log keeps it",
+                    metadata: ["log.offset": "\(offset)"]
+                )
+            case .deadLettered(let offset, let reason):
+                logger.notice("record sent to the dead-letter topic: \(reason)", metadata: ["log.offset": "\(offset)"])
+            case .checkpointFailed(let reason):
+                logger.error("forwarder: \(reason)")
+            case .stopped(let acknowledged, let durable):
+                logger.info(
+                    durable > acknowledged
+                        ? "forwarder stopped; records not yet acknowledged by Rivven stay in the local log"
+                        : "forwarder stopped; everything was forwarded",
+                    metadata: ["log.forwarded": "\(acknowledged)", "log.next_offset": "\(durable)"]
+                )
+            }
+        }
     }
 
     // MARK: Line output (debugging)

@@ -45,8 +45,12 @@ final class LogWriter: @unchecked Sendable {
     enum Event {
         case writeFailed(String)
         case writeRecovered
-        /// Stopped with this many messages unwritten (the log kept failing).
+        /// Stopped with this many messages unwritten (the log kept failing, or stayed full).
         case abandoned(UInt64)
+        /// The log reached `log.max_bytes` with records Rivven has not acknowledged: intake stops.
+        case logFull(Int64)
+        /// Rivven acknowledged enough for retention to make room: intake resumes.
+        case logFullCleared
     }
 
     let signal: WriterSignal
@@ -70,6 +74,14 @@ final class LogWriter: @unchecked Sendable {
     /// Ring positions written but waiting for an `interval:MS` sync before they count as durable.
     private var unsyncedTails: [UInt64]
     private var unsynced = false
+    /// The Rivven forwarder's side, when one reads this log.
+    private let link: ForwardingLink?
+    /// Acknowledgement positions held until Rivven acknowledged the records (`log.fsync: never` with Rivven):
+    /// (log end offset, ring tail per source), oldest first.
+    private var heldForRivven: [(end: UInt64, tails: [UInt64])] = []
+    private var heldHead = 0
+    private var lastAcknowledged: UInt64 = 0
+    private var reportedFull = false
 
     init(
         signal: WriterSignal,
@@ -78,8 +90,11 @@ final class LogWriter: @unchecked Sendable {
         batch: BatchConfiguration,
         fsync: FsyncPolicy,
         counters: IngestCounters,
+        link: ForwardingLink? = nil,
         onEvent: @escaping (Event) -> Void
     ) {
+        self.link = link
+        self.lastAcknowledged = link?.acknowledged.load(ordering: .relaxed) ?? 0
         self.signal = signal
         self.sources = sources
         self.log = log
@@ -130,12 +145,31 @@ final class LogWriter: @unchecked Sendable {
         var next = 0
         while true {
             let stopping = stopRequested.load(ordering: .acquiring)
+            if link != nil { takeAcknowledgements() }
+            if log.isFull {
+                if !reportedFull {
+                    reportedFull = true
+                    onEvent(.logFull(log.totalBytes))
+                }
+                if stopping {
+                    // Rivven is not taking records and the log may not grow: what is queued cannot be written.
+                    if !accumulator.isEmpty && !flush(now: Self.monotonicNow()) {
+                        abandonUnwritten()
+                        return
+                    }
+                    abandonUnwritten()
+                    return
+                }
+            } else if reportedFull {
+                reportedFull = false
+                onEvent(.logFullCleared)
+            }
             // Fill the batch round-robin across connections, one message at a time per turn so none starves.
             var took = false
             var emptyPasses = 0
             // One clock read per pass, not per message: the accumulator only needs when its batch opened.
             let passStarted = Self.monotonicNow()
-            while !accumulator.isFull && emptyPasses < sources.count {
+            while !accumulator.isFull && emptyPasses < sources.count && !log.isFull {
                 if take(from: sources[next], now: passStarted) {
                     took = true; emptyPasses = 0
                 } else {
@@ -292,6 +326,7 @@ final class LogWriter: @unchecked Sendable {
     /// Stop with an unwritable log: count what cannot be written (the batch and whatever is still queued).
     private func abandonUnwritten() {
         var lost = UInt64(accumulator.count)
+        accumulator.reset()
         var qos0: UInt64 = 0
         for source in sources {
             while source.ring.consume(
@@ -319,13 +354,45 @@ final class LogWriter: @unchecked Sendable {
         }
     }
 
-    /// Everything written so far is durable: let each MQTT thread release its acknowledgements.
+    /// Everything written so far is durable: let each MQTT thread release its acknowledgements (with `log.fsync:
+    /// never` and Rivven, only once Rivven acknowledged the records) and the forwarder read the records.
     private func publishDurable() {
         unsynced = false
-        for source in sources where source.ring.durable.load(ordering: .relaxed) < source.writtenTail {
-            source.ring.durable.store(source.writtenTail, ordering: .releasing)
+        if let link {
+            link.publishDurable(log.nextOffset)
+            if link.acknowledgementsWaitForRivven {
+                heldForRivven.append((log.nextOffset, sources.map(\.writtenTail)))
+                takeAcknowledgements()
+                return
+            }
+        }
+        release(sources.map(\.writtenTail))
+    }
+
+    private func release(_ tails: [UInt64]) {
+        for (source, tail) in zip(sources, tails) where source.ring.durable.load(ordering: .relaxed) < tail {
+            source.ring.durable.store(tail, ordering: .releasing)
             source.wakeConnection()
         }
+    }
+
+    /// Takes what Rivven acknowledged: retention may delete forwarded segments; held acknowledgements go out.
+    private func takeAcknowledgements() {
+        guard let link else { return }
+        let acknowledged = link.acknowledged.load(ordering: .acquiring)
+        guard acknowledged != lastAcknowledged else { return }
+        lastAcknowledged = acknowledged
+        log.noteForwarded(acknowledged)
+        var released: [UInt64]?
+        while heldHead < heldForRivven.count && heldForRivven[heldHead].end <= acknowledged {
+            released = heldForRivven[heldHead].tails
+            heldHead += 1
+        }
+        if heldHead == heldForRivven.count {
+            heldForRivven.removeAll(keepingCapacity: true)
+            heldHead = 0
+        }
+        if let released { release(released) }
     }
 
     private func idle(now: Int64) {
@@ -335,7 +402,7 @@ final class LogWriter: @unchecked Sendable {
             signal.cancelSleep()
             return
         }
-        var timeout: Int64 = 100_000_000  // 100 ms when idle
+        var timeout: Int64 = 100_000_000  // 100 ms when idle (also the longest a missed forwarder wake-up waits)
         if !accumulator.isEmpty { timeout = min(timeout, accumulator.lingerRemaining(now: now)) }
         if unsynced, case .interval(let ms) = fsync {
             timeout = min(timeout, max(0, lastSync + Int64(ms) * 1_000_000 - now))

@@ -236,7 +236,7 @@ public struct RivvenBatchMark: Sendable {
     /// The count written by `begin`.
     public let expectedRecordCount: Int
     /// The idempotence fields, nil for a plain `PublishBatch`.
-    public let idempotence: RivvenIdempotence?
+    public internal(set) var idempotence: RivvenIdempotence?
     /// Records appended so far.
     public internal(set) var recordCount = 0
 
