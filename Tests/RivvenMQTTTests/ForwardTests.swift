@@ -266,4 +266,50 @@ struct ForwardTests {
             #expect(await gateway.stop() == 0)
         }
     }
+
+    /// Rivven down and `log.max_bytes` reached: intake pauses (the broker keeps the QoS 1 messages), nothing is lost;
+    /// when Rivven returns, forwarded segments are deleted and intake resumes.
+    @Test func fullLogPausesIntakeUntilRivvenTakesRecords() async throws {
+        let server = RivvenTestServer()
+        let port = try server.start()
+        defer { server.stop() }
+        server.faults.refuseConnections(true)
+        try await MosquittoBroker.with { broker in
+            let gateway = try Gateway(
+                yaml: Self.yaml(
+                    mqtt: broker.url,
+                    rivven: port,
+                    config: ["format: raw"],
+                    top: ["log:", "  max_bytes: 1MiB", "  segment_bytes: 1MiB"]
+                )
+            )
+            try await gateway.start()
+            let total = 3000
+            let padding = String(repeating: "p", count: 1000)
+            let publisher = Task {
+                try await MQTTTool.publishMany(
+                    to: broker.endpoint(),
+                    topic: "seq/n",
+                    messages: (1...total).map { "\($0) \(padding)" },
+                    qos: 1,
+                    timeout: .seconds(240)
+                )
+            }
+            let full = await gateway.process.waitForStderr(containing: "local log is full", timeout: .seconds(60))
+            #expect(full, "\(gateway.process.stderrText)")
+            server.faults.refuseConnections(false)
+            try await publisher.value
+            let stored = await Self.waitForStored(server, count: total, timeout: .seconds(90))
+            let numbers = stored.compactMap { Int(String(decoding: $0.value, as: UTF8.self).split(separator: " ")[0]) }
+            #expect(numbers == Array(1...total))
+            #expect(gateway.process.stderrText.contains("intake resumed"))
+            #expect(await gateway.stop() == 0)
+            // Retention deleted what was forwarded: the log is back under its cap.
+            let stat = try await gateway.command(["log", "stat", "--dir", gateway.logDirectory, "--json"])
+            #expect(stat.status == 0)
+            let segments = try FileManager.default.contentsOfDirectory(atPath: gateway.logDirectory)
+                .filter { $0.hasSuffix(".log") }
+            #expect(segments.count <= 2, "\(segments)")
+        }
+    }
 }
