@@ -312,4 +312,29 @@ struct ForwardTests {
             #expect(segments.count <= 2, "\(segments)")
         }
     }
+
+    /// Socket writes to Rivven go through io_uring where it is usable, and through send(2) when it is disabled; the
+    /// records arrive either way.
+    @Test(arguments: [false, true])
+    func socketWritesUseIOURingOrTheFallback(disabled: Bool) async throws {
+        let server = RivvenTestServer()
+        let port = try server.start()
+        defer { server.stop() }
+        try await MosquittoBroker.with { broker in
+            let gateway = try Gateway(yaml: Self.yaml(mqtt: broker.url, rivven: port))
+            try gateway.process.start(
+                arguments: ["run", "--config", gateway.configPath],
+                environment: disabled ? ["RIVVEN_MQTT_DISABLE_IO_URING": "1"] : [:],
+                currentDirectory: gateway.directory.path
+            )
+            #expect(await gateway.process.waitForStderr(containing: "connected to Rivven"))
+            let usable = try await gateway.command(["version"]).stdout.contains("io_uring: usable")
+            let line = gateway.process.stderrText.split(separator: "\n").first { $0.contains("connected to Rivven") }
+            let transport = line?.split(separator: " ").first { $0.hasPrefix("transport=") }
+            #expect(transport == (usable && !disabled ? "transport=tcp+io_uring" : "transport=tcp"), "\(line ?? "")")
+            try await Self.publish(1...200, to: broker)
+            #expect(Self.numbers(await Self.waitForStored(server, count: 200)) == Array(1...200))
+            #expect(await gateway.stop() == 0)
+        }
+    }
 }
