@@ -337,4 +337,40 @@ struct ForwardTests {
             #expect(await gateway.stop() == 0)
         }
     }
+
+    /// `examples/rivven-connect.yaml` unchanged (two MQTT sources, environment variables for the addresses): each
+    /// source forwards to its own topic, through its own log and forwarder.
+    @Test func rivvenConnectExampleForwardsEachSourceToItsTopic() async throws {
+        let server = RivvenTestServer()
+        let port = try server.start()
+        defer { server.stop() }
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("examples/rivven-connect.yaml")
+        try await MosquittoBroker.with { broker in
+            let gateway = try Gateway(yaml: try String(contentsOf: example, encoding: .utf8))
+            try gateway.process.start(
+                arguments: ["run", "--config", gateway.configPath],
+                environment: ["RIVVEN_BROKER": "127.0.0.1:\(port)", "MQTT_URL": broker.url],
+                currentDirectory: gateway.directory.path
+            )
+            #expect(await gateway.process.waitForStderr(containing: "connected to Rivven"))
+            #expect(await gateway.process.waitForStderr(containing: "MQTT subscribed"))
+            try await MQTTTool.publishMany(
+                to: broker.endpoint(),
+                topic: "plant-a/line1",
+                messages: (1...50).map(String.init),
+                qos: 1
+            )
+            try await MQTTTool.publishMany(
+                to: broker.endpoint(),
+                topic: "plant-b/m7/telemetry",
+                messages: (1...30).map(String.init),
+                qos: 1
+            )
+            #expect(Self.numbers(await Self.waitForStored(server, topic: "plant-a-events", count: 50)) == Array(1...50))
+            #expect(Self.numbers(await Self.waitForStored(server, topic: "plant-b-events", count: 30)) == Array(1...30))
+            #expect(await gateway.stop() == 0)
+            #expect(server.statistics.requests("InitProducerId") == 2)
+        }
+    }
 }
