@@ -38,7 +38,9 @@ final class RivvenForwarder: @unchecked Sendable {
     /// Tunables (tests shorten them).
     struct Tuning {
         var maxUnacknowledgedBatches = 64
-        var maxUnacknowledgedBytes = 32 << 20
+        var maxUnacknowledgedBytes = 16 << 20
+        /// Acknowledged batches kept for reuse (their frame buffers).
+        var spareBatches = 8
         var checkpointIntervalNanoseconds: Int64 = 100_000_000
         var pingIntervalNanoseconds: Int64 = 30_000_000_000
         var requestTimeoutMilliseconds: Int32 = 10_000
@@ -102,6 +104,9 @@ final class RivvenForwarder: @unchecked Sendable {
     private var retryPending = false
     private var refusalAttempts = 0
     private var needsNewProducer: String?
+    /// Whether the current connection got a batch acknowledged (a connection lost before that counts as a failed
+    /// attempt for the backoff, so a broker that accepts and then drops every request is not hammered).
+    private var progressOnConnection = false
 
     private struct TopicInfo {
         var bytes: [UInt8]
@@ -232,6 +237,8 @@ final class RivvenForwarder: @unchecked Sendable {
     /// Polls the socket (and the writer's wake-up) until something can be done.
     private func wait(_ connection: ForwarderConnection, durable: UInt64, now: Int64) throws(RivvenStreamError) {
         if connection.stream.hasBufferedInput { return }
+        // A record waits for its topic to be set up and nothing is in flight: set it up now.
+        if stash != nil && connection.awaitingCount == 0 && !connection.hasPendingWrites { return }
         let canReadMore =
             stash == nil && !retryPending && reader.map { $0.nextOffset < durable } ?? false
             && hasWindow
@@ -287,7 +294,7 @@ final class RivvenForwarder: @unchecked Sendable {
             let fresh = ForwarderConnection(stream: stream, now: now)
             try setUpSession(fresh)
             connection = fresh
-            failedAttempts = 0
+            progressOnConnection = false
             isConnected.store(true, ordering: .relaxed)
             let producerText = producer.map { "id \($0.producerID) epoch \($0.producerEpoch)" } ?? "not idempotent"
             onEvent(.connected(server: server, transport: stream.kind, producer: producerText))
@@ -475,9 +482,16 @@ final class RivvenForwarder: @unchecked Sendable {
         isConnected.store(false, ordering: .relaxed)
         IngestCounters.bump(counters.rivvenDisconnects)
         serverIndex += 1
-        onEvent(.connectionLost(reason, unanswered: unanswered.count))
         retryPending = false
         holdUntil = 0
+        var delay = 0
+        if !progressOnConnection {
+            let drawn = tuning.reconnect.delay(forAttempt: failedAttempts, using: &random)
+            delay = Int(drawn.components.seconds * 1000 + drawn.components.attoseconds / 1_000_000_000_000_000)
+            failedAttempts += 1
+        }
+        onEvent(.connectionLost(reason, unanswered: unanswered.count))
+        sleepInterruptibly(milliseconds: delay)
     }
 
     // MARK: - Batching
@@ -710,6 +724,10 @@ final class RivvenForwarder: @unchecked Sendable {
     private func acknowledge(_ batch: ForwardBatch, duplicate: Bool, count: UInt32) {
         batch.state = .acknowledged
         refusalAttempts = 0
+        if !progressOnConnection {
+            progressOnConnection = true
+            failedAttempts = 0
+        }
         let records = UInt64(batch.recordCount)
         IngestCounters.bump(counters.rivvenRecordsForwarded, by: records)
         IngestCounters.bump(counters.rivvenBatchesForwarded)
@@ -744,7 +762,7 @@ final class RivvenForwarder: @unchecked Sendable {
         while unacknowledgedHead < unacknowledged.count && unacknowledged[unacknowledgedHead].state == .acknowledged {
             let done = unacknowledged[unacknowledgedHead]
             unacknowledgedBytes -= done.frameLength
-            if spare.count < tuning.maxUnacknowledgedBatches { spare.append(done) }
+            if spare.count < tuning.spareBatches { spare.append(done) }
             unacknowledgedHead += 1
         }
         if unacknowledgedHead == unacknowledged.count {

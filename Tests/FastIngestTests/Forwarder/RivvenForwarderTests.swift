@@ -223,7 +223,11 @@ struct RivvenForwarderTests {
         )
         rig.forwarder.start()
         try rig.append([("t", nil, Array("one".utf8))])
-        try await Task.sleep(for: .milliseconds(500))
+        // Retried: wait for a second failed attempt (PBKDF2 makes each one slow in a debug build).
+        let deadline = ContinuousClock.now + .seconds(60)
+        while rig.counters.rivvenConnectFailures.load(ordering: .relaxed) < 2 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         rig.forwarder.stop()
         rig.forwarder.join()
         #expect(server.allRecords(topic: "iot").isEmpty)
