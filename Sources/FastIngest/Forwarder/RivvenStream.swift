@@ -48,10 +48,16 @@ package enum RivvenStreams {
         timeoutMilliseconds: Int32,
         useIOURing: Bool = false
     ) throws(RivvenStreamError) -> any RivvenStream {
+        let start = ContinuousClock.now
         let fd = try connectTCP(server, timeoutMilliseconds: timeoutMilliseconds)
         if tls.enabled {
-            close(fd)
-            throw RivvenStreamError("\(server): TLS to Rivven (broker.tls.enabled) is not supported by this build")
+            return try RivvenTLSStream.connect(
+                fd: fd,
+                server: server,
+                tls: tls,
+                timeoutMilliseconds: timeoutMilliseconds,
+                start: start
+            )
         }
         return RivvenTCPStream(fd: fd, server: server, useIOURing: useIOURing)
     }
