@@ -13,6 +13,7 @@ final class RivvenServerConnection: Sendable {
     private let faults: RivvenServerFaults
     private let maxRequestSize: Int
     private let idleTimeout: Duration
+    private let tls: RivvenTestServer.TLS?
     private let isStopping: @Sendable () -> Bool
     /// Set by ``interrupt()``: nothing more is handled, not even frames already received.
     private let interrupted = Atomic<Bool>(false)
@@ -31,6 +32,7 @@ final class RivvenServerConnection: Sendable {
         self.faults = faults
         self.maxRequestSize = configuration.maxRequestSize
         self.idleTimeout = configuration.idleTimeout
+        self.tls = configuration.tls
         self.isStopping = isStopping
     }
 
@@ -54,7 +56,7 @@ final class RivvenServerConnection: Sendable {
     }
 
     /// Serves the connection until it ends and says how to close it.
-    private func serve() -> Ending {
+    private func serve(_ transport: RivvenServerTransport) -> Ending {
         var decoder = RivvenFrameDecoder(maxFrameLength: maxRequestSize)
         var auth: RivvenBroker.ConnectionAuth = broker.requireAuth ? .unauthenticated : .anonymous
         var readBuffer = [UInt8](repeating: 0, count: 65_536)
@@ -70,12 +72,14 @@ final class RivvenServerConnection: Sendable {
                     frame = try decoder.next()
                 } catch {
                     broker.updateStatistics { $0.malformedFrames += 1 }
-                    if let ending = reject(RivvenFrameRejection.forStream(error), into: &replyBuffer) { return ending }
+                    if let ending = reject(RivvenFrameRejection.forStream(error), into: &replyBuffer, transport) {
+                        return ending
+                    }
                     deadline = ContinuousClock.now + idleTimeout
                     continue
                 }
                 guard let frame else { break }
-                if let ending = handle(frame, auth: &auth, replyBuffer: &replyBuffer) { return ending }
+                if let ending = handle(frame, auth: &auth, replyBuffer: &replyBuffer, transport) { return ending }
                 deadline = ContinuousClock.now + idleTimeout
             }
             // Wait for more bytes, the idle deadline, a pause or the server stopping.
@@ -96,23 +100,63 @@ final class RivvenServerConnection: Sendable {
                 let milliseconds = Int32(
                     clamping: step.components.seconds * 1000 + step.components.attoseconds / 1_000_000_000_000_000 + 1
                 )
-                if RivvenServerSocket.pollReadable([fd], milliseconds: milliseconds)[0] { break }
+                if transport.waitReadable(milliseconds: milliseconds) { break }
             }
-            let count = RivvenServerSocket.receive(fd, into: &readBuffer)
-            if count <= 0 { return .abrupt }
-            readBuffer.withUnsafeBytes { decoder.append(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+            switch transport.receive(into: &readBuffer) {
+            case .bytes(let count):
+                readBuffer.withUnsafeBytes { decoder.append(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+            case .nothing:
+                continue
+            case .ended:
+                return .abrupt
+            }
         }
     }
 
     /// Runs the connection to its end and closes the socket; `unregister` runs before the close.
     func run(unregister: () -> Void) {
         RivvenServerSocket.setSendTimeout(fd, milliseconds: 30_000)
-        let ending = serve()
+        let ending = tls.map(serveTLS) ?? serve(.plain(fd))
         unregister()
         switch ending {
         case .abrupt: close(fd)
         case .graceful: RivvenServerSocket.closeGracefully(fd, lingerMilliseconds: 500)
         }
+    }
+
+    /// Completes the TLS handshake (within the idle timeout), serves the connection over TLS and says how to close the
+    /// socket. The TLS state is gone when this returns, so only the socket is left to close. A failed handshake ends
+    /// gracefully: the client gets to read the TLS alert rather than a reset.
+    private func serveTLS(_ tls: RivvenTestServer.TLS) -> Ending {
+        // A paused server reads nothing, not even a ClientHello.
+        _ = waitWhilePaused()
+        if mustEnd() { return .abrupt }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        let stream: RivvenTLSStream
+        do {
+            stream = try RivvenTLSStream.accept(
+                fd: fd,
+                peer: "client \(id)",
+                certificatePath: tls.certificatePath,
+                keyPath: tls.keyPath,
+                clientCAPath: tls.clientCAPath,
+                timeoutMilliseconds: Int32(
+                    clamping: idleTimeout.components.seconds * 1000 + idleTimeout.components.attoseconds
+                        / 1_000_000_000_000_000 + 1
+                )
+            )
+        } catch {
+            broker.updateStatistics { $0.tlsHandshakeFailures += 1 }
+            return .graceful
+        }
+        let serverName = stream.requestedServerName
+        broker.updateStatistics { statistics in
+            statistics.tlsHandshakes += 1
+            if let serverName { statistics.tlsServerNames[serverName, default: 0] += 1 }
+        }
+        let ending = serve(.tls(stream))
+        if ending == .graceful { stream.sendCloseNotify() }
+        return ending
     }
 
     /// Blocks while the server is paused; returns whether it waited.
@@ -126,9 +170,12 @@ final class RivvenServerConnection: Sendable {
     }
 
     /// Decodes, handles and answers one frame; returns how to end the connection, or nil to go on.
-    private func handle(_ frame: RivvenFrame, auth: inout RivvenBroker.ConnectionAuth, replyBuffer: inout [UInt8])
-        -> Ending?
-    {
+    private func handle(
+        _ frame: RivvenFrame,
+        auth: inout RivvenBroker.ConnectionAuth,
+        replyBuffer: inout [UInt8],
+        _ transport: RivvenServerTransport
+    ) -> Ending? {
         let request: RivvenRequest
         do {
             request = try RivvenRequest.decode(frame)
@@ -140,7 +187,7 @@ final class RivvenServerConnection: Sendable {
             } else {
                 broker.updateStatistics { $0.malformedFrames += 1 }
             }
-            return reject(rejection, into: &replyBuffer)
+            return reject(rejection, into: &replyBuffer, transport)
         }
         let kind = request.variantName
         broker.updateStatistics { $0.requestsByKind[kind, default: 0] += 1 }
@@ -165,18 +212,22 @@ final class RivvenServerConnection: Sendable {
         if delay > .zero && sleepUnlessStopping(delay) { return .abrupt }
         replyBuffer.removeAll(keepingCapacity: true)
         response.encode(correlationID: frame.correlationID, into: &replyBuffer)
-        return RivvenServerSocket.sendAll(fd, replyBuffer) ? nil : .abrupt
+        return transport.sendAll(replyBuffer) ? nil : .abrupt
     }
 
     /// Carries out a rejection; returns how to end the connection, or nil to go on.
-    private func reject(_ rejection: RivvenFrameRejection, into replyBuffer: inout [UInt8]) -> Ending? {
+    private func reject(
+        _ rejection: RivvenFrameRejection,
+        into replyBuffer: inout [UInt8],
+        _ transport: RivvenServerTransport
+    ) -> Ending? {
         switch rejection {
         case .close:
             return .abrupt
         case .reply(let correlationID, let message, let thenClose):
             replyBuffer.removeAll(keepingCapacity: true)
             RivvenResponse.error(message: message).encode(correlationID: correlationID, into: &replyBuffer)
-            guard RivvenServerSocket.sendAll(fd, replyBuffer) else { return .abrupt }
+            guard transport.sendAll(replyBuffer) else { return .abrupt }
             return thenClose ? .graceful : nil
         }
     }

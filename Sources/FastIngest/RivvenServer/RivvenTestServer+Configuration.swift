@@ -15,6 +15,7 @@ extension RivvenTestServer {
     /// | `sessionLifetime` | 3600 s | session timeout |
     /// | `scramServerNonce` | nil: base64 of 24 random bytes | — (a hook to replay captured SCRAM exchanges) |
     /// | `retainRecords` | true | — (false: keep offsets only, for long benchmarks) |
+    /// | `tls` | nil: plain TCP | `--tls-cert`, `--tls-key` (and a client CA for mutual TLS) |
     public struct Configuration: Sendable {
         /// The IPv4 address to listen on.
         public var host: String
@@ -44,6 +45,8 @@ extension RivvenTestServer {
         /// Whether records are kept. false keeps only each partition's next offset (and the idempotence state), so a
         /// long benchmark does not fill memory; `Consume` and the inspection API then see no records.
         public var retainRecords: Bool
+        /// The listener speaks TLS (1.2 or newer) with this certificate; nil: plain TCP.
+        public var tls: TLS?
 
         /// Creates a configuration; every parameter has rivvend's default (auth off).
         public init(
@@ -58,7 +61,8 @@ extension RivvenTestServer {
             users: [User] = [],
             sessionLifetime: Duration = .seconds(3600),
             scramServerNonce: (@Sendable () -> String)? = nil,
-            retainRecords: Bool = true
+            retainRecords: Bool = true,
+            tls: TLS? = nil
         ) {
             self.host = host
             self.port = port
@@ -72,6 +76,26 @@ extension RivvenTestServer {
             self.sessionLifetime = sessionLifetime
             self.scramServerNonce = scramServerNonce
             self.retainRecords = retainRecords
+            self.tls = tls
+        }
+    }
+
+    /// The TLS identity of the listener: PEM files, read at ``RivvenTestServer/start()`` (which fails when they do not
+    /// load) and again for each connection.
+    public struct TLS: Sendable, Hashable {
+        /// The server certificate, followed by any intermediates.
+        public var certificatePath: String
+        /// The certificate's private key (unencrypted).
+        public var keyPath: String
+        /// When set, every client must present a certificate signed by a CA in this file (mutual TLS); a client
+        /// without one, or with another, fails the handshake.
+        public var clientCAPath: String?
+
+        /// Creates a TLS identity.
+        public init(certificatePath: String, keyPath: String, clientCAPath: String? = nil) {
+            self.certificatePath = certificatePath
+            self.keyPath = keyPath
+            self.clientCAPath = clientCAPath
         }
     }
 
@@ -144,6 +168,13 @@ public struct RivvenServerStatistics: Sendable, Hashable {
     public var malformedFrames = 0
     /// Connections closed by the idle timeout.
     public var idleTimeouts = 0
+    /// TLS handshakes completed (with ``RivvenTestServer/Configuration/tls``).
+    public var tlsHandshakes = 0
+    /// TLS handshakes that failed (a client that does not trust the server, has no or a wrong client certificate,
+    /// speaks plain TCP, …); the connection is closed.
+    public var tlsHandshakeFailures = 0
+    /// Server names (SNI) sent in completed TLS handshakes, with how often each came.
+    public var tlsServerNames: [String: Int] = [:]
 
     /// Every decoded request.
     public var totalRequests: Int { requestsByKind.values.reduce(0, +) }
@@ -157,7 +188,7 @@ public struct RivvenTestServerError: Error, Sendable, Hashable, CustomStringConv
     /// What failed.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Kind: String, Sendable {
-            case alreadyRunning, badAddress, socket, bind, listen
+            case alreadyRunning, badAddress, socket, bind, listen, tls
         }
         private let kind: Kind
         private init(_ kind: Kind) { self.kind = kind }
@@ -172,6 +203,8 @@ public struct RivvenTestServerError: Error, Sendable, Hashable, CustomStringConv
         public static let bind = Code(.bind)
         /// `listen()` or `getsockname()` failed.
         public static let listen = Code(.listen)
+        /// The TLS certificate, key or client CA did not load (``RivvenTestServerError/detail`` says why).
+        public static let tls = Code(.tls)
 
         /// The code's name.
         public var description: String { kind.rawValue }
@@ -181,13 +214,19 @@ public struct RivvenTestServerError: Error, Sendable, Hashable, CustomStringConv
     public var code: Code
     /// The `errno` of the failing call (0 when none).
     public var errno: Int32
+    /// Why, in words, when the code and errno do not say it all (nil when none).
+    public var detail: String?
 
     /// Creates an error.
-    public init(_ code: Code, errno: Int32 = 0) {
+    public init(_ code: Code, errno: Int32 = 0, detail: String? = nil) {
         self.code = code
         self.errno = errno
+        self.detail = detail
     }
 
-    /// One line, such as `bind failed (errno 98)`.
-    public var description: String { errno == 0 ? "\(code) failed" : "\(code) failed (errno \(errno))" }
+    /// One line, such as `bind failed (errno 98)` or `tls failed: cannot load …`.
+    public var description: String {
+        if let detail { return "\(code) failed: \(detail)" }
+        return errno == 0 ? "\(code) failed" : "\(code) failed (errno \(errno))"
+    }
 }

@@ -17,10 +17,14 @@ import Synchronization
 /// server.stop()
 /// ```
 ///
-/// Threads: one accepts connections, one serves each connection (plain blocking sockets). Every method may be called
-/// from any thread. After ``stop()`` the stored records stay readable; ``start()`` again behaves like a restarted
-/// rivvend: records, topics and committed offsets survive, producer ids, sequences, sessions and sticky partition runs
-/// do not, and the server listens on the same port as before unless the configuration names one.
+/// With ``Configuration/tls`` the listener speaks TLS (OpenSSL, through ``RivvenTLSStream``); each connection's thread
+/// completes the handshake before serving it.
+///
+/// Threads: one accepts connections, one serves each connection (plain blocking sockets; under TLS non-blocking ones
+/// driven with `poll`). Every method may be called from any thread. After ``stop()`` the stored records stay readable;
+/// ``start()`` again behaves like a restarted rivvend: records, topics and committed offsets survive, producer ids,
+/// sequences, sessions and sticky partition runs do not, and the server listens on the same port as before unless the
+/// configuration names one.
 public final class RivvenTestServer: Sendable {
     /// The configuration the server was created with.
     public let configuration: Configuration
@@ -67,6 +71,17 @@ public final class RivvenTestServer: Sendable {
     public func start() throws(RivvenTestServerError) -> UInt16 {
         try lifecycle.withLock { (lifecycle) throws(RivvenTestServerError) -> UInt16 in
             if lifecycle.running != nil { throw RivvenTestServerError(.alreadyRunning) }
+            if let tls = configuration.tls {
+                do throws(RivvenStreamError) {
+                    try RivvenTLSStream.checkServerFiles(
+                        certificatePath: tls.certificatePath,
+                        keyPath: tls.keyPath,
+                        clientCAPath: tls.clientCAPath
+                    )
+                } catch {
+                    throw RivvenTestServerError(.tls, detail: error.message)
+                }
+            }
             let wanted = configuration.port != 0 ? configuration.port : (lifecycle.lastPort ?? 0)
             let (listener, port) = try RivvenServerSocket.listen(host: configuration.host, port: wanted)
             if lifecycle.lastPort != nil { broker.simulateRestart() }
