@@ -1,5 +1,6 @@
-// The only file that imports CMosquitto (STYLE.md convention 2). Every libmosquitto call, callback and return code
-// is translated here; nothing of C leaks past this file.
+// With Forwarder/RivvenTLSStream.swift (which uses only the OpenSSL part of the module), the only file that imports
+// CMosquitto (STYLE.md convention 2). Every libmosquitto call, callback and return code is translated here; nothing of
+// C leaks past this file.
 import CMosquitto
 import Glibc
 

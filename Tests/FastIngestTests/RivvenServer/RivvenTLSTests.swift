@@ -178,6 +178,35 @@ struct RivvenTLSTests {
         #expect(received == [0, 0, 0, 6, 0, 0, 0, 0, 7, 12])
     }
 
+    @Test("the forwarder over TLS: pipelined idempotent batches, reconnecting through dropped connections")
+    func forwarderOverTLS() async throws {
+        let (server, address) = try startServer()
+        defer { server.stop() }
+        // Every 7th batch is handled but its reply lost: the forwarder reconnects (a new handshake) and resends.
+        server.faults.dropConnection(every: 7, at: .afterHandlingBeforeReply, kinds: ["IdempotentPublishBatch"])
+        let rig = try RivvenForwarderTests.Rig(
+            servers: [address],
+            broker: ["tls:", "  enabled: true", "  ca_path: \(pki.caCertificate)"],
+            batch: BatchConfiguration(maxMessages: 40)
+        )
+        rig.forwarder.start()
+        let value = [UInt8](repeating: 0x5a, count: 2_000)
+        for round in 0..<10 {
+            try rig.append((0..<100).map { ("a/b", nil, Array("\(round * 100 + $0):".utf8) + value) })
+        }
+        #expect(await rig.waitAcknowledged(1_000), "\(rig.eventText())")
+        rig.forwarder.stop()
+        rig.forwarder.join()
+        let prefixes = server.allRecords(topic: "iot").map { record in
+            String(decoding: record.value.prefix { $0 != UInt8(ascii: ":") }, as: UTF8.self)
+        }
+        #expect(prefixes == (0..<1_000).map(String.init))
+        #expect(server.statistics.connectionsDroppedByFault > 0)
+        #expect(server.statistics.tlsHandshakes > server.statistics.connectionsDroppedByFault)
+        #expect(server.statistics.tlsHandshakeFailures == 0)
+        #expect(rig.eventText().contains("tls 1.3"), "\(rig.eventText())")
+    }
+
     // MARK: Verification
 
     @Test("a server certificate from another CA fails verification, in words naming the server and the reason")
