@@ -103,7 +103,9 @@ struct TestServerCommand: ParsableCommand {
                 if stop.wait(timeoutMilliseconds: Int32(clamping: remaining)) { break }
                 let now = Self.monotonicNanoseconds()
                 if now < next { continue }
-                writeStandardOutput(Self.reportLine(server.statistics, at: now))
+                // Counted first, stamped after: a line never claims records earlier than they were stored.
+                let statistics = server.statistics
+                writeStandardOutput(Self.reportLine(statistics, at: Self.monotonicNanoseconds()))
                 // A fixed schedule; after a stall (a stopped process, an overloaded box) resume from now.
                 next += interval
                 if next <= now { next = now + interval }
