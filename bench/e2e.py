@@ -16,6 +16,25 @@ Scenarios (one row each; baseline and gateway runs are interleaved, the median o
            gateway : rivven-mqtt run, qos 1, clean_session false, PUBACK after the batch is durable.
                                                               rate = N / ("MQTT connected" log ts -> last log write)
 
+  rivven QoS 0 like live, but the gateway forwards to Rivven: `rivven-mqtt run` with a `broker:` section
+         (bootstrap_servers, defaults: 1 partition, idempotent) pointing at a `rivven-mqtt test-server --port 0
+         --no-retain --report-ms R` this script starts (the in-memory Rivven stand-in; --no-retain counts records
+         without keeping them). Every message is appended to the local log (log.fsync: batch) and the forwarder
+         sends it from there as IdempotentPublishBatch.
+           baseline: the live scenario's mqsub run of the same repetition (run once per repetition, also when only
+                     `rivven` is asked for; the ratio is gateway / that run).
+           gateway : rate = N / (mqpub start -> t of the first test-server report line with records >= N)
+         The report lines are {"t": CLOCK_MONOTONIC seconds (the clock of time.monotonic() here), "records",
+         "duplicates", "requests"}, written every R ms (--report-ms, default 20): the end time is late by up to R ms
+         (~3 % of a 0.7 s run at R = 20), never early; no interpolation within the interval. After records >= N the
+         count must stay still for --settle seconds; then the gateway gets SIGTERM, then the test server, whose
+         final statistics line gives the loss check: expected - records stored by Rivven (negative = records
+         stored twice); `duplicates` (resent batches Rivven recognised and did not store) is reported beside it, and
+         the local log's record count (`log stat`) must be N too. CPU (user+sys from /proc) over mqpub start ->
+         the moment the script read that report line (within --poll-ms of it), separately for the gateway and the
+         test server; the gateway's peak RSS as in live. The last growth of the log directory (the `forwarded`
+         checkpoint file excluded) is recorded too (log_end_s), so log end -> Rivven end is the forwarding tail.
+
 How the gateway's end time is taken: while it runs, the total size of the files in its output (the log dir, or the
 --output file) is polled every --poll-ms with os.scandir/os.stat (no reading, so it costs the 2-core box almost
 nothing); the time of the last growth is the end. With log.fsync: batch each batch is write + fdatasync, so the end
@@ -24,6 +43,8 @@ is the last batch's write, one fdatasync earlier than "durable". Once the size h
 wrote: `rivven-mqtt log stat --dir D --json` ("records"), or the lines of the --output file. That count is the
 loss check (expected - records; negative = duplicates). `log stat` is not polled during the run: it reads and
 checks every record, which would compete with the gateway for the CPU.
+
+(The rivven scenario is timed by the test server's report lines instead; see above.)
 
 Gateway CPU (user+sys, /proc/PID/stat) is taken at the last log growth, minus the value at the publisher's start
 (live) or when the "MQTT connected" line was first seen (drain; within a poll interval of CONNACK); peak RSS is
@@ -317,9 +338,11 @@ def tool_env(timeout):
     return dict(os.environ, MQPUB_TIMEOUT_S=t, MQSUB_TIMEOUT_S=t)
 
 
-def gateway_config(port, qos, client_id, clean_session, log_dir, inflight):
-    # The connector-file shape of Rivven's mqtt-source plus this gateway's top-level log/metrics sections.
-    return f"""\
+def gateway_config(port, qos, client_id, clean_session, log_dir, inflight, rivven_port=None):
+    # The connector-file shape of Rivven's mqtt-source plus this gateway's top-level log/metrics sections, and a
+    # `broker:` section (forwarding to the Rivven test server) when rivven_port is given.
+    broker = f'broker:\n  bootstrap_servers: ["127.0.0.1:{rivven_port}"]\n' if rivven_port else ""
+    return broker + f"""\
 type: mqtt-source
 topic: bench-events
 config:
@@ -349,7 +372,9 @@ def output_size(path):
             total = 0
             with os.scandir(path) as entries:
                 for entry in entries:
-                    if entry.is_file(follow_symlinks=False):
+                    # The forwarder's checkpoint (`forwarded`, `forwarded.tmp`) is rewritten after the last
+                    # record; only the log's own files count.
+                    if entry.is_file(follow_symlinks=False) and not entry.name.startswith("forwarded"):
                         total += entry.stat(follow_symlinks=False).st_size
             return total
         return os.stat(path).st_size
@@ -588,15 +613,17 @@ def run_drain_baseline(tools, args, n, rep_dir):
         broker.stop()
 
 
-def start_gateway(tools, args, rep_dir, broker, qos, cid, clean_session):
-    """Writes the config and starts `rivven-mqtt run`; returns (proc, output path, config path)."""
+def start_gateway(tools, args, rep_dir, broker, qos, cid, clean_session, rivven_port=None):
+    """Writes the config and starts `rivven-mqtt run`; returns (proc, output path, config path). With rivven_port
+    the gateway forwards there, and always writes the local log (the forwarder reads it)."""
+    sink = "log" if rivven_port else args.sink
     log_dir = os.path.join(rep_dir, "log")
-    target = log_dir if args.sink == "log" else os.path.join(rep_dir, "records.jsonl")
+    target = log_dir if sink == "log" else os.path.join(rep_dir, "records.jsonl")
     config = os.path.join(rep_dir, "rivven-mqtt.yaml")
     with open(config, "w") as f:
-        f.write(gateway_config(broker.port, qos, cid, clean_session, log_dir, args.inflight))
+        f.write(gateway_config(broker.port, qos, cid, clean_session, log_dir, args.inflight, rivven_port))
     argv = [tools.rivven, "run", "--config", config, "--log-format", "json"]
-    if args.sink == "output":
+    if sink == "output":
         argv += ["--output", target]
     gateway = Proc(argv, os.path.join(rep_dir, "gateway.out"), os.path.join(rep_dir, "gateway.err"))
     return gateway, target, config
@@ -604,6 +631,18 @@ def start_gateway(tools, args, rep_dir, broker, qos, cid, clean_session):
 
 def finish_gateway(tools, args, res, gateway, target, n):
     """Peak RSS, graceful stop, the 'stopped' line and the record count."""
+    stop_gateway(args, res, gateway)
+    records, error = count_records(tools, args.sink, target)
+    res["records"] = records
+    res["loss"] = n - records if records is not None else None
+    if error:
+        res.setdefault("error", error)
+    elif records != n and "error" not in res:
+        res["error"] = f"{records} records for {n} messages"
+
+
+def stop_gateway(args, res, gateway):
+    """Peak RSS, graceful stop, the 'local log open' and 'stopped' lines."""
     res["peak_rss_kib"] = gateway.peak_rss_kib()
     gateway.stop(args.stop_grace)
     res["gateway_rc"] = gateway.status
@@ -614,13 +653,6 @@ def finish_gateway(tools, args, res, gateway, target, n):
     stopped = find_log_line(gateway.stderr(), "stopped")
     if stopped:
         res["stopped_line"] = {k: v for k, v in stopped.items() if k not in ("ts", "level", "logger", "msg")}
-    records, error = count_records(tools, args.sink, target)
-    res["records"] = records
-    res["loss"] = n - records if records is not None else None
-    if error:
-        res.setdefault("error", error)
-    elif records != n and "error" not in res:
-        res["error"] = f"{records} records for {n} messages"
 
 
 def run_live_gateway(tools, args, n, rep_dir):
@@ -743,12 +775,186 @@ def run_drain_gateway(tools, args, n, rep_dir):
         broker.stop()
 
 
+class TestServer:
+    """`rivven-mqtt test-server --port 0 --no-retain --report-ms R` (the in-memory Rivven stand-in) and its stdout:
+    report lines {"t", "records", "duplicates", "requests"} and, after SIGTERM, one line with "final": true."""
+
+    LISTENING = re.compile(r"rivven test server listening on 127\.0\.0\.1:(\d+)")
+
+    def __init__(self, tools, directory, report_ms):
+        self.out_path = os.path.join(directory, "test-server.out")
+        self.proc = Proc([tools.rivven, "test-server", "--port", "0", "--no-retain", "--report-ms", str(report_ms)],
+                         self.out_path, os.path.join(directory, "test-server.err"))
+        self.port = None
+        self.reports = []
+        self.final = None
+        self._offset = 0
+        self._partial = b""
+
+    def wait_listening(self, timeout):
+        wait_for(lambda: self.LISTENING.search(self.proc.stderr()) or not self.proc.running(), timeout)
+        m = self.LISTENING.search(self.proc.stderr())
+        self.port = int(m.group(1)) if m else None
+        return self.port is not None and self.proc.running()
+
+    def read_new(self):
+        """The report lines written since the last call (reads only the new bytes of the file)."""
+        try:
+            with open(self.out_path, "rb") as f:
+                f.seek(self._offset)
+                data = f.read()
+        except OSError:
+            return []
+        self._offset += len(data)
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()
+        new = []
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("final"):
+                self.final = entry
+            else:
+                new.append(entry)
+        self.reports.extend(new)
+        return new
+
+    def stop(self, grace=10.0):
+        """SIGTERM (the server then prints its final line and exits 0); returns the final line or None."""
+        self.proc.stop(grace)
+        self.read_new()
+        return self.final
+
+
+def run_rivven_gateway(tools, args, n, rep_dir):
+    res = result_base("rivven", "rivven-mqtt", 0, args, n)
+    res["sink"] = "log+rivven"
+    env = tool_env(args.run_timeout)
+    broker = Broker(rep_dir, args.inflight).start()
+    server = gateway = pub = None
+    try:
+        server = TestServer(tools, rep_dir, args.report_ms)
+        if not server.wait_listening(10):
+            res["error"] = f"test-server did not start (rc {server.proc.status}): " + tail(server.proc.stderr())
+            return res
+        cid = f"e2egwrv{random.randrange(1 << 30)}"
+        gateway, target, _ = start_gateway(tools, args, rep_dir, broker, 0, cid, True, rivven_port=server.port)
+
+        def ready():
+            text = gateway.stderr()
+            return find_log_line(text, "MQTT subscribed") and find_log_line(text, "connected to Rivven")
+
+        if not wait_for(lambda: ready() or not gateway.running(), 15) or not gateway.running():
+            res["error"] = (f"gateway not subscribed and connected to Rivven (rc {gateway.status}): "
+                            + tail(gateway.stderr()))
+            return res
+        time.sleep(0.05)  # as live: let the broker finish inserting the subscription
+        watch = GrowthWatch(target, gateway, broker, args.poll_ms / 1000)
+        server.read_new()
+        cpu_g0, cpu_s0, cpu_b0, box0 = gateway.cpu_seconds(), server.proc.cpu_seconds(), broker.cpu_seconds(), \
+            box_snapshot()
+        t0_wall, t0 = time.time(), time.monotonic()
+        pub = Proc(mqpub_argv(tools, broker.port, n, args.payload, 0, args.inflight),
+                   os.path.join(rep_dir, "pub.out"), os.path.join(rep_dir, "pub.err"), env)
+        reached = first = None  # the first report line with records >= n, and with records > 0
+        at_reached = None  # (gateway CPU, server CPU, broker CPU, box) when the script read that line
+        records, last_change = None, t0
+        while True:
+            watch.poll()
+            for report in server.read_new():
+                if report["records"] != records:
+                    records, last_change = report["records"], time.monotonic()
+                if first is None and report["records"] > 0:
+                    first = report
+                if reached is None and report["records"] >= n:
+                    reached = report
+                    at_reached = (gateway.cpu_seconds(), server.proc.cpu_seconds(), broker.cpu_seconds(),
+                                  box_snapshot())
+            now = time.monotonic()
+            if not gateway.running():
+                res["error"] = f"gateway exited early (rc {gateway.status}): " + tail(gateway.stderr())
+                break
+            if not server.proc.running():
+                res["error"] = f"test-server exited early (rc {server.proc.status}): " + tail(server.proc.stderr())
+                break
+            if not pub.running():
+                still = now - last_change
+                if reached is not None and still >= args.settle:
+                    break
+                if reached is None and still >= 15:
+                    res["error"] = f"Rivven holds {records} records of {n}, unchanged for 15 s"
+                    break
+            if now > t0 + args.run_timeout:
+                res["error"] = f"timeout (Rivven holds {records} records of {n})"
+                break
+            time.sleep(args.poll_ms / 1000)
+        if pub.wait(5) and pub.status != 0:
+            res.setdefault("error", f"mqpub rc {pub.status}: " + tail(pub.stderr()))
+        res["pub_msgs_per_s"] = float(kv(pub.stdout()).get("msgs_per_s", "nan"))
+        if first is not None:
+            res["first_forward_after_s"] = first["t"] - t0
+        if watch.last_growth is not None:
+            res["log_end_s"] = watch.last_growth - t0_wall
+        if reached is not None:
+            wall = reached["t"] - t0
+            res.update(wall_s=wall, msgs_per_s=n / wall if wall > 0 else None, report_ms=args.report_ms,
+                       output_bytes=watch.size)
+            res["cpu_s"] = delta(cpu_g0, at_reached[0])
+            res["server_cpu_s"] = delta(cpu_s0, at_reached[1])
+            res["broker_cpu_s"] = delta(cpu_b0, at_reached[2])
+            window = at_reached[3][0] - t0  # CPU is read when the script saw the line, up to a poll after t
+            for key in ("cpu", "server_cpu"):
+                if res[f"{key}_s"] is not None and window > 0:
+                    res[f"{key}_pct"] = 100 * res[f"{key}_s"] / window
+            res.update(box_load(box0, at_reached[3],
+                                total(res["cpu_s"], res["server_cpu_s"], res["broker_cpu_s"], pub.rusage_cpu)))
+        stop_gateway(args, res, gateway)
+        log_records, error = count_records(tools, "log", target)
+        res["log_records"] = log_records
+        if error:
+            res.setdefault("error", error)
+        elif log_records != n:
+            res.setdefault("error", f"the local log holds {log_records} records for {n} messages")
+        final = server.stop()
+        res["server_rc"] = server.proc.status
+        res["server_cpu_total_s"] = server.proc.rusage_cpu
+        if final is None:
+            res.setdefault("error", f"no final line from test-server (rc {server.proc.status}): "
+                           + tail(server.proc.stderr()))
+        else:
+            res["records"], res["duplicates"] = final["records"], final["duplicates"]
+            res["server_requests_by_kind"] = final.get("requests_by_kind")
+            res["loss"] = n - final["records"]
+            if final["records"] != n:
+                res.setdefault("error", f"Rivven stored {final['records']} records for {n} messages")
+            if server.proc.status != 0:
+                res.setdefault("error", f"test-server rc {server.proc.status}: " + tail(server.proc.stderr()))
+        if pub.status != 0:
+            res["loss"] = None  # the publisher did not get all N out: nothing to compare with
+        return res
+    finally:
+        for p in (pub, gateway):
+            if p:
+                p.stop(2)
+        if server:
+            server.proc.stop(2)
+        broker.stop()
+
+
 RUNNERS = {
     ("live", "mqsub"): run_live_baseline,
     ("live", "rivven-mqtt"): run_live_gateway,
     ("drain", "mqsub"): run_drain_baseline,
     ("drain", "rivven-mqtt"): run_drain_gateway,
+    # rivven's baseline is the live mqsub run (see BASELINE_OF)
+    ("rivven", "mqsub"): run_live_baseline,
+    ("rivven", "rivven-mqtt"): run_rivven_gateway,
 }
+
+# The scenario whose baseline runs a scenario's row compares with.
+BASELINE_OF = {"live": "live", "drain": "drain", "rivven": "live"}
 
 
 # --- summary -----------------------------------------------------------------------------------------------------
@@ -771,9 +977,10 @@ def summarize(results, scenarios, sizes, max_other=None):
     for scenario in scenarios:
         row = {"scenario": scenario, "n": sizes[scenario], "payload": None, "qos": None}
         for subject, prefix in (("mqsub", "baseline"), ("rivven-mqtt", "gateway")):
-            runs = [r for r in results if r["scenario"] == scenario and r["subject"] == subject]
+            source = BASELINE_OF[scenario] if subject == "mqsub" else scenario
+            runs = [r for r in results if r["scenario"] == source and r["subject"] == subject]
             good = [r for r in runs if counted(r, max_other)]
-            if runs:
+            if runs and (row["payload"] is None or subject == "rivven-mqtt"):
                 row["payload"], row["qos"] = runs[0]["payload"], runs[0]["qos"]
             row[f"{prefix}_runs"] = f"{len(good)}/{len(runs)}"
             row[f"{prefix}_failed"] = sum(1 for r in runs if "error" in r)
@@ -792,6 +999,13 @@ def summarize(results, scenarios, sizes, max_other=None):
                 row["gateway_peak_rss_kib"] = max((r["peak_rss_kib"] for r in runs if r.get("peak_rss_kib")),
                                                   default=None)
                 row["gateway_sink"] = runs[0].get("sink") if runs else None
+                # rivven: resends Rivven recognised (not stored), and the test server's CPU over the same window
+                dups = [r["duplicates"] for r in runs if r.get("duplicates") is not None]
+                row["gateway_duplicates_max"] = max(dups) if dups else None
+                row["server_cpu_s"] = median_of(good, "server_cpu_s")
+                row["server_cpu_pct"] = median_of(good, "server_cpu_pct")
+                row["gateway_log_end_s"] = median_of(good, "log_end_s")
+                row["gateway_wall_s"] = median_of(good, "wall_s")
                 writers = sorted({r["log_writer"] for r in runs if r.get("log_writer")})
                 if writers:
                     row["gateway_sink"] += f" ({'/'.join(writers)})"
@@ -801,7 +1015,8 @@ def summarize(results, scenarios, sizes, max_other=None):
         # changes between repetitions.
         by_rep = {}
         for r in results:
-            if r["scenario"] == scenario and counted(r, max_other) and r.get("msgs_per_s"):
+            source = BASELINE_OF[scenario] if r["subject"] == "mqsub" else scenario
+            if r["scenario"] == source and counted(r, max_other) and r.get("msgs_per_s"):
                 by_rep.setdefault(r["rep"], {})[r["subject"]] = r["msgs_per_s"]
         pairs = [v["rivven-mqtt"] / v["mqsub"] for v in by_rep.values() if "rivven-mqtt" in v and "mqsub" in v]
         row["ratio_paired_median"] = statistics.median(pairs) if pairs else None
@@ -825,10 +1040,13 @@ def fmt_loss(row, prefix):
 
 def table(rows):
     head = ("| scenario | QoS | payload B | N | baseline msgs/s (mqsub) | rivven-mqtt msgs/s | ratio (paired) | "
-            "loss base/gw | gw CPU user+sys s (% core) | gw peak RSS MiB | sink | other% base/gw | runs counted base; gw |")
-    lines = [head, "|" + "---|" * 13]
+            "loss base/gw | gw CPU user+sys s (% core) | gw peak RSS MiB | sink | other% base/gw | runs counted base; gw | "
+            "Rivven dup | test-server CPU s (% core) |")
+    lines = [head, "|" + "---|" * 15]
     for r in rows:
         cpu = "-" if r["gateway_cpu_s"] is None else f"{r['gateway_cpu_s']:.2f} ({r['gateway_cpu_pct']:.0f}%)"
+        server_cpu = "-" if r["server_cpu_s"] is None else f"{r['server_cpu_s']:.2f} ({r['server_cpu_pct']:.0f}%)"
+        dups = "-" if r["gateway_duplicates_max"] is None else str(r["gateway_duplicates_max"])
         rss = "-" if r["gateway_peak_rss_kib"] is None else f"{r['gateway_peak_rss_kib'] / 1024:.1f}"
         ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
         if r["ratio_paired_median"] is not None:
@@ -837,7 +1055,7 @@ def table(rows):
             f"| {r['scenario']} | {r['qos']} | {r['payload']} | {r['n']} | {fmt_rate(r['baseline_msgs_per_s'])} | "
             f"{fmt_rate(r['gateway_msgs_per_s'])} | {ratio} | {fmt_loss(r, 'baseline')}/{fmt_loss(r, 'gateway')} | "
             f"{cpu} | {rss} | {r['gateway_sink'] or '-'} | {fmt_pct(r['baseline_other_pct'])}/{fmt_pct(r['gateway_other_pct'])} | "
-            f"{r['baseline_runs']}; {r['gateway_runs']} |")
+            f"{r['baseline_runs']}; {r['gateway_runs']} | {dups} | {server_cpu} |")
     return "\n".join(lines)
 
 
@@ -867,12 +1085,13 @@ def main():
     ap.add_argument("--mqsub", required=True)
     ap.add_argument("--rivven", required=True, help="the rivven-mqtt binary")
     ap.add_argument("--messages", type=int, default=0,
-                    help="N for every scenario (default: 200000 live, 50000 drain)")
+                    help="N for every scenario (default: 200000 live and rivven, 50000 drain)")
     ap.add_argument("--drain-messages", type=int, default=0, help="N for the drain scenario only")
     ap.add_argument("--payload", type=int, default=256, help="payload bytes (default 256)")
     ap.add_argument("--runs", type=int, default=3,
                     help="runs per scenario and subject, interleaved; the median is reported (default 3)")
-    ap.add_argument("--scenarios", default="live,drain")
+    ap.add_argument("--scenarios", default="live,drain", help="live, drain, rivven, comma-separated "
+                    "(default live,drain)")
     ap.add_argument("--subjects", default="mqsub,rivven-mqtt", help="mqsub (baseline), rivven-mqtt, or both")
     ap.add_argument("--sink", choices=["auto", "log", "output"], default="auto",
                     help="log: rivven-mqtt run writes the local log (log.fsync: batch); output: run --output FILE "
@@ -883,6 +1102,8 @@ def main():
     ap.add_argument("--settle", type=float, default=1.0,
                     help="seconds the gateway's output must stay still before it counts as finished (default 1)")
     ap.add_argument("--poll-ms", type=float, default=2.0, help="output size poll interval (default 2 ms)")
+    ap.add_argument("--report-ms", type=int, default=20,
+                    help="rivven: the test server's report interval, the resolution of the end time (default 20)")
     ap.add_argument("--stop-grace", type=float, default=20, help="seconds between SIGTERM and SIGKILL")
     ap.add_argument("--verify-acks", type=float, default=1.0,
                     help="drain: seconds to wait for a redelivery after the gateway stopped (0 = skip)")
@@ -903,10 +1124,13 @@ def main():
     scenarios = [s for s in args.scenarios.split(",") if s]
     subjects = [s for s in args.subjects.split(",") if s]
     for s in scenarios:
-        if s not in ("live", "drain"):
+        if s not in ("live", "drain", "rivven"):
             ap.error(f"unknown scenario {s}")
+    if args.report_ms <= 0:
+        ap.error("--report-ms must be positive")
     sizes = {
         "live": args.messages or 200_000,
+        "rivven": args.messages or 200_000,
         "drain": args.drain_messages or args.messages or 50_000,
     }
     t_start = time.monotonic()
@@ -915,12 +1139,15 @@ def main():
     for rep in range(args.runs):
         for scenario in scenarios:
             for subject in subjects:
+                if scenario == "rivven" and subject == "mqsub" and "live" in scenarios:
+                    continue  # rivven's baseline is this repetition's live mqsub run
                 rep_dir = make_temp_dir(args.tmp)
                 t = time.monotonic()
                 try:
                     r = RUNNERS[(scenario, subject)](tools, args, sizes[scenario], rep_dir)
                 except Exception as e:  # noqa: BLE001 - record the failure and go on
-                    r = result_base(scenario, subject, 0 if scenario == "live" else 1, args, sizes[scenario])
+                    r = result_base(BASELINE_OF[scenario] if subject == "mqsub" else scenario, subject,
+                                    1 if scenario == "drain" else 0, args, sizes[scenario])
                     r["error"] = repr(e)
                 finally:
                     remove_temp_dir(rep_dir)
@@ -928,7 +1155,9 @@ def main():
                 results.append(r)
                 status = r.get("error") or f"{r['msgs_per_s']:,.0f} msgs/s"
                 extra = f", sink {r['sink']}" if "sink" in r else ""
-                print(f"[{time.monotonic() - t_start:6.1f}s] run {rep + 1}/{args.runs} {scenario:5} {subject:11} "
+                if r.get("duplicates") is not None:
+                    extra += f", Rivven duplicates {r['duplicates']}"
+                print(f"[{time.monotonic() - t_start:6.1f}s] run {rep + 1}/{args.runs} {r['scenario']:6} {subject:11} "
                       f"n={sizes[scenario]}: {status} (loss {r.get('loss')}{extra}; {time.monotonic() - t:.1f}s)",
                       file=sys.stderr, flush=True)
     rows = summarize(results, scenarios, sizes, args.max_other)

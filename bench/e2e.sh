@@ -5,11 +5,15 @@
 #   bench/e2e.sh --runs 5 --json results.json     # median of 5, raw data as JSON
 #   bench/e2e.sh --messages 20000 --payload 64    # smaller and faster (N for both scenarios)
 #   bench/e2e.sh --scenarios drain --drain-messages 100000
+#   bench/e2e.sh --scenarios live,rivven          # also forwarding to Rivven: QoS 0, N=200000, through the local log
+#                                                 # to `rivven-mqtt test-server` (in-memory stand-in), vs live mqsub
 #
 # Builds $BENCH_OUT/build/mqpub and mqsub from the shared baseline harness's C sources (/work/shared/bench/src,
 # or ../shared/bench/src beside the repository), builds rivven-mqtt in release at the repository root, then runs
-# e2e.py (stdlib Python): one private mosquitto per run on a free 127.0.0.1 port, every process stopped by PID,
-# temp dirs removed. e2e.py's docstring (python3 bench/e2e.py --help) says exactly what is timed.
+# e2e.py (stdlib Python): one private mosquitto per run on a free 127.0.0.1 port (and for `rivven` one
+# `rivven-mqtt test-server --port 0 --no-retain --report-ms 20`, the in-memory Rivven stand-in of the same binary),
+# every process stopped by PID, temp dirs removed. e2e.py's docstring (python3 bench/e2e.py --help) says exactly what
+# is timed; `rivven` ends at the first test-server report line with records >= N (20 ms resolution).
 #
 # Environment: BENCH_OUT (default ./bench-results), SHARED_BENCH_SRC (the folder with mqpub.c/mqsub.c),
 # RIVVEN_MQTT (use this binary instead of building one), SKIP_SWIFT_BUILD=1 (use the existing release build).

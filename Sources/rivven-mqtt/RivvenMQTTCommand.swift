@@ -9,7 +9,10 @@ struct RivvenMQTTCommand: ParsableCommand {
         commandName: "rivven-mqtt",
         abstract: "Subscribe to MQTT topics and write every message, batched, to Rivven or a local durable log.",
         version: FastIngest.version,
-        subcommands: [RunCommand.self, CheckCommand.self, DiscoverCommand.self, LogCommand.self, VersionCommand.self]
+        subcommands: [
+            RunCommand.self, CheckCommand.self, DiscoverCommand.self, LogCommand.self, VersionCommand.self,
+            TestServerCommand.self,
+        ]
     )
 
     /// Exit codes of SPEC §2: usage and configuration errors are 2, runtime failures 1.
