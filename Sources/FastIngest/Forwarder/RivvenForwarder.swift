@@ -322,14 +322,21 @@ final class RivvenForwarder: @unchecked Sendable {
         }
     }
 
+    /// Sleeps `milliseconds` (a backoff); only a stop request cuts it short. The forwarder does not announce this
+    /// sleep to the writer, so new records do not wake it (they would turn the backoff into a retry per batch).
     private func sleepInterruptibly(milliseconds: Int) {
         guard milliseconds > 0 else { return }
-        var fd = pollfd(fd: link.forwarderWakeFD, events: Int16(POLLIN), revents: 0)
-        link.prepareForwarderSleep()
-        if !stopRequested.load(ordering: .acquiring) {
-            _ = poll(&fd, 1, Int32(clamping: milliseconds))
+        let deadline = ForwarderConnection.monotonicNow() + Int64(milliseconds) * 1_000_000
+        while true {
+            // Empty the pipe first (what is in it is a stale wake-up), then look at the stop flag: stop() sets the
+            // flag before it writes to the pipe, so a stop is never missed.
+            link.endSleep()
+            if stopRequested.load(ordering: .acquiring) { return }
+            let remaining = (deadline - ForwarderConnection.monotonicNow()) / 1_000_000
+            if remaining <= 0 { return }
+            var fd = pollfd(fd: link.forwarderWakeFD, events: Int16(POLLIN), revents: 0)
+            _ = poll(&fd, 1, Int32(clamping: remaining))
         }
-        link.endSleep()
     }
 
     /// Handshake, login, producer id, the configured topics.
@@ -510,7 +517,12 @@ final class RivvenForwarder: @unchecked Sendable {
                 return
             }
             guard let result else { break }
-            if result == .groupFull { closeGroup() }
+            if result == .groupFull {
+                // Send what is complete before encoding more, so a backlog streams out instead of waiting for a
+                // whole window to be encoded.
+                closeGroup()
+                break
+            }
         }
         closeGroup()
     }

@@ -189,6 +189,25 @@ struct RivvenForwarderTests {
         #expect(rig.counters.rivvenConnectFailures.load(ordering: .relaxed) >= 1)
     }
 
+    /// While Rivven is unreachable, new records must not cut the reconnect backoff short (one attempt per written
+    /// batch would hammer the broker and push the backoff to its ceiling at once).
+    @Test func newRecordsDoNotCutTheBackoffShort() async throws {
+        let dead = FreePortForTests.allocate()
+        var tuning = RivvenForwarder.Tuning()
+        tuning.reconnect = Backoff(initialMilliseconds: 1000, maximumMilliseconds: 1000, multiplier: 1)
+        let rig = try Rig(servers: ["127.0.0.1:\(dead)"], tuning: tuning)
+        rig.forwarder.start()
+        for batch in 0..<50 {
+            try rig.append([("t", nil, Array("\(batch)".utf8))])
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        rig.forwarder.stop()
+        rig.forwarder.join()
+        // 50 batches over about a second against delays drawn from 0…1000 ms: a handful of attempts, not 50.
+        let attempts = rig.counters.rivvenConnectFailures.load(ordering: .relaxed)
+        #expect(attempts >= 1 && attempts <= 20, "\(attempts) connection attempts")
+    }
+
     @Test func logsInWithSCRAMOnEveryConnection() async throws {
         let server = RivvenTestServer(
             configuration: .init(requireAuth: true, users: [.init(name: "gw", password: "pw")])
