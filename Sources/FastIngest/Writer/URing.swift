@@ -1,4 +1,4 @@
-// The only file that imports CURing (STYLE.md convention 2).
+// One of two files that import CURing (STYLE.md convention 2); Log/CRC32C.swift uses its crc32 helper.
 import CURing
 import Glibc
 
