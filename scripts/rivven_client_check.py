@@ -1,6 +1,12 @@
 """Drives the real Rivven Python client (PyPI `rivven` 0.0.22, the Rust client inside) against a server, to prove
-the in-tree test server speaks the protocol the real client speaks. Prints one JSON object with what it saw."""
+the in-tree test server speaks the protocol the real client speaks. Prints one JSON object with what it saw.
+
+    rivven_client_check.py HOST:PORT                      create, list, publish, consume, batch (prints what it saw)
+    rivven_client_check.py HOST:PORT consume TOPIC N      every record of TOPIC's N partitions, as the client fetched
+                                                          them: {"P": [[offset, key_b64|null, value_b64], ...]}
+"""
 import asyncio
+import base64
 import json
 import sys
 
@@ -36,4 +42,24 @@ async def main(address: str) -> None:
     print(json.dumps(seen))
 
 
-asyncio.run(main(sys.argv[1]))
+async def consume(address: str, topic: str, partitions: int) -> None:
+    client = await rivven.connect(address)
+    result = {}
+    for p in range(partitions):
+        consumer = await client.consumer(topic, partition=p, start_offset=0, auto_commit=False)
+        records = []
+        while True:
+            messages = await consumer.fetch(max_messages=1000)
+            if not messages:
+                break
+            for m in messages:
+                key = None if m.key is None else base64.b64encode(bytes(m.key)).decode()
+                records.append([m.offset, key, base64.b64encode(bytes(m.value)).decode()])
+        result[str(p)] = records
+    print(json.dumps(result))
+
+
+if len(sys.argv) >= 5 and sys.argv[2] == "consume":
+    asyncio.run(consume(sys.argv[1], sys.argv[3], int(sys.argv[4])))
+else:
+    asyncio.run(main(sys.argv[1]))
