@@ -23,5 +23,6 @@ struct VersionCommand: ParsableCommand {
         } else {
             writeStandardOutput("io_uring: usable")
         }
+        writeStandardOutput("crc32c: \(CRC32C.usesHardware ? "sse4.2 instruction" : "software (slice-by-8)")")
     }
 }

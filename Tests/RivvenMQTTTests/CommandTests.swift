@@ -219,5 +219,6 @@ struct CommandTests {
         #expect(lines.contains("libmosquitto 2.0.11"))
         #expect(lines.contains { $0.hasPrefix("liburing 2.") })
         #expect(lines.contains { $0.hasPrefix("io_uring: ") })
+        #expect(lines.contains { $0.hasPrefix("crc32c: ") })
     }
 }
