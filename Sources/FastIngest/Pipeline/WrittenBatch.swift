@@ -10,6 +10,13 @@ package struct WrittenBatch {
     /// are in the page cache (`never`) or wait for the next interval sync (`interval:MS`).
     package let synced: Bool
 
+    /// Lends `bytes`, which hold exactly `recordCount` whole records.
+    package init(bytes: UnsafeRawBufferPointer, recordCount: Int, synced: Bool) {
+        self.bytes = bytes
+        self.recordCount = recordCount
+        self.synced = synced
+    }
+
     /// Lends each record, in log order.
     package func forEachRecord(_ body: (LogRecordView) -> Void) {
         var position = 0
