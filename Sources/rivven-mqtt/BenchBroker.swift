@@ -48,16 +48,19 @@ final class BenchBroker {
     /// The mosquitto executable: the first on `PATH`, else /usr/sbin/mosquitto or /usr/local/sbin/mosquitto.
     static func executable() -> String? {
         let path = getenv("PATH").map { String(cString: $0) } ?? ""
-        let candidates = path.split(separator: ":").map { $0 + "/mosquitto" } + [
-            "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto",
-        ]
+        let candidates =
+            path.split(separator: ":").map { $0 + "/mosquitto" } + [
+                "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto",
+            ]
         return candidates.first { access($0, X_OK) == 0 }
     }
 
     /// Starts mosquitto in `directory` on a free port (a few ports are tried); waits until it accepts connections.
     static func start(directory: String, inflight: Int) throws(BenchFailure) -> BenchBroker {
         guard let executable = executable() else {
-            throw BenchFailure("mosquitto not found on PATH (nor /usr/sbin): install the mosquitto package, or pass --broker")
+            throw BenchFailure(
+                "mosquitto not found on PATH (nor /usr/sbin): install the mosquitto package, or pass --broker"
+            )
         }
         var lastLog = ""
         for attempt in 1...5 {
@@ -85,10 +88,10 @@ final class BenchBroker {
     /// The broker's version from its log (`mosquitto version 2.0.11 starting`), if it said.
     var version: String? {
         let words = (BenchSystem.read(logPath) ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" })
-        guard let index = words.indices.first(where: { words[$0] == "version" && $0 > 0 && words[$0 - 1] == "mosquitto" }),
-            index + 1 < words.count
-        else { return nil }
-        return String(words[index + 1])
+        for index in words.indices.dropFirst().dropLast() where words[index] == "version" {
+            if words[index - 1] == "mosquitto" { return String(words[index + 1]) }
+        }
+        return nil
     }
 
     /// The last lines of the broker's log.

@@ -62,7 +62,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "live (publish to the subscribed gateway) or drain (gateway drains a queued persistent session).")
     var scenario: Scenario = .live
 
-    @Option(help: ArgumentHelp("log, null, rivven (in-process Rivven test server) or rivven://HOST:PORT.", valueName: "SINK"))
+    @Option(
+        help: ArgumentHelp(
+            "log, null, rivven (in-process Rivven test server) or rivven://HOST:PORT.",
+            valueName: "SINK"
+        )
+    )
     var sink = "log"
 
     @Option(

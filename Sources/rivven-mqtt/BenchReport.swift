@@ -313,11 +313,23 @@ struct BenchReport {
             rows.append((label, runs.map(value), ratio.map { BenchFormat.fixed($0, 2) } ?? ""))
         }
         let r = Dictionary(uniqueKeysWithValues: ratios.map { ($0.0, $0.1) })
-        row("messages/s", { $0.messagesPerSecond.map { BenchFormat.grouped(Int($0.rounded())) } ?? "-" }, ratio: r["msgs_per_s"] ?? nil)
+        row(
+            "messages/s",
+            { $0.messagesPerSecond.map { BenchFormat.grouped(Int($0.rounded())) } ?? "-" },
+            ratio: r["msgs_per_s"] ?? nil
+        )
         row("MB/s (payload)", { $0.megabytesPerSecond.map { BenchFormat.fixed($0, 2) } ?? "-" })
         row("seconds", { $0.seconds.map { BenchFormat.fixed($0, 3) } ?? "-" })
-        row("latency p50 ms", { $0.latency.map { BenchFormat.milliseconds($0.p50) } ?? "-" }, ratio: r["latency_p50"] ?? nil)
-        row("latency p99 ms", { $0.latency.map { BenchFormat.milliseconds($0.p99) } ?? "-" }, ratio: r["latency_p99"] ?? nil)
+        row(
+            "latency p50 ms",
+            { $0.latency.map { BenchFormat.milliseconds($0.p50) } ?? "-" },
+            ratio: r["latency_p50"] ?? nil
+        )
+        row(
+            "latency p99 ms",
+            { $0.latency.map { BenchFormat.milliseconds($0.p99) } ?? "-" },
+            ratio: r["latency_p99"] ?? nil
+        )
         row("latency p99.9 ms", { $0.latency.map { BenchFormat.milliseconds($0.p999) } ?? "-" })
         row("latency max ms", { $0.latency.map { BenchFormat.milliseconds($0.max) } ?? "-" })
         row("received", { BenchFormat.grouped($0.received) })

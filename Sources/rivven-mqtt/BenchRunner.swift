@@ -223,7 +223,12 @@ final class BenchRunner {
                 try checkCancelled()
                 usleep(1_000)
             }
-            let group = BenchPublishers(settings: settings, host: endpoint.host, port: endpoint.port, deadline: deadline)
+            let group = BenchPublishers(
+                settings: settings,
+                host: endpoint.host,
+                port: endpoint.port,
+                deadline: deadline
+            )
             publishers = group
             try group.waitConnected()
             start = BenchMark.now(broker: endpoint.broker)
@@ -390,7 +395,12 @@ final class BenchRunner {
             usleep(1_000)
         }
         if live {
-            let group = BenchPublishers(settings: settings, host: endpoint.host, port: endpoint.port, deadline: deadline)
+            let group = BenchPublishers(
+                settings: settings,
+                host: endpoint.host,
+                port: endpoint.port,
+                deadline: deadline
+            )
             publishers = group
             try group.waitConnected()
             start = BenchMark.now(broker: endpoint.broker)
@@ -536,7 +546,9 @@ final class BenchRunner {
         result.unparsable = unparsable
         result.verifiedAt = "the local log, read back after the run (\(records) records)"
         if tracker.missing > 0 {
-            result.details.append(("missing_sequences_first", .array(tracker.missingSequences(limit: 10).map { .int($0) })))
+            result.details.append(
+                ("missing_sequences_first", .array(tracker.missingSequences(limit: 10).map { .int($0) }))
+            )
         }
     }
 }

@@ -14,7 +14,8 @@ struct BenchCommandTests {
     }
 
     /// Runs the bench with `--json` and returns the exit status and the parsed object.
-    static func benchJSON(_ arguments: [String]) async throws -> (status: Int32, report: [String: Any], stderr: String) {
+    static func benchJSON(_ arguments: [String]) async throws -> (status: Int32, report: [String: Any], stderr: String)
+    {
         let run = try await bench(arguments + ["--json"])
         let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
         let report = try #require(object, "stdout is not a JSON object:\n\(run.stdout)\nstderr:\n\(run.stderr)")
@@ -125,7 +126,8 @@ struct BenchCommandTests {
         let run = try await Self.bench(["--messages", "2000", "--payload", "64", "--baseline", "--rate", "4000"])
         #expect(run.status == 0, "\(run.stderr)")
         for text in [
-            "rivven-mqtt bench: live, QoS 0, 2 000 × 64 B, 1 publisher (4 000 msgs/s)", "messages/s", "latency p99.9 ms",
+            "rivven-mqtt bench: live, QoS 0, 2 000 × 64 B, 1 publisher (4 000 msgs/s)", "messages/s",
+            "latency p99.9 ms",
             "CPU user+sys s", "peak RSS MiB", "baseline", "ratio", "ok: every sequence number arrived",
         ] {
             #expect(run.stdout.contains(text), "'\(text)' missing from:\n\(run.stdout)")

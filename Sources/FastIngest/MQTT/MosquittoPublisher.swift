@@ -110,7 +110,11 @@ package final class MosquittoPublisher {
                     let remaining = scheduled - due
                     if remaining >= 2_000_000 {
                         // Serve the socket (acknowledgements) while waiting; libmosquitto waits in milliseconds.
-                        try loop(timeoutMilliseconds: Int32(remaining / 1_000_000) - 1, deadline: deadline, waitingFor: "")
+                        try loop(
+                            timeoutMilliseconds: Int32(remaining / 1_000_000) - 1,
+                            deadline: deadline,
+                            waitingFor: ""
+                        )
                     } else {
                         var pause = timespec(tv_sec: 0, tv_nsec: Int(remaining))
                         nanosleep(&pause, nil)

@@ -25,7 +25,9 @@ struct BenchPayloadTests {
     }
 
     @Test func rejectsWhatIsNotAHeader() {
-        for text in ["", "RB", "RB0000000abc.000000000000001f", "RB0000000abg.000000000000001f.", "xB0000000abc.000000000000001f.",
+        for text in [
+            "", "RB", "RB0000000abc.000000000000001f", "RB0000000abg.000000000000001f.",
+            "xB0000000abc.000000000000001f.",
             "RB0000000abc-000000000000001f.", "RB0000000ABC.000000000000001f.",
         ] {
             let bytes = Array(text.utf8)
