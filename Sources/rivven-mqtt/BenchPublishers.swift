@@ -16,6 +16,7 @@ final class BenchPublishers: Sendable {
     private let lastFinishedAt = Atomic<Int64>(0)
     private let failure = Mutex<String?>(nil)
     private let threads = Mutex<[DriverThread]>([])
+    private let aborted = Atomic<Bool>(false)
 
     /// Starts the threads; each connects and waits for ``release()``.
     init(settings: BenchSettings, host: String, port: Int, deadline: Int64) {
@@ -43,12 +44,16 @@ final class BenchPublishers: Sendable {
         if let rate = settings.rate { interval = Int64(1e9 * Double(settings.publishers) / rate) }
         do throws(MQTTError) {
             let publisher = try MosquittoPublisher(options: options)
-            publisher.cancellation = { BenchSignals.cancelled.load(ordering: .relaxed) }
+            publisher.cancellation = { [self] in
+                aborted.load(ordering: .relaxed) || BenchSignals.cancelled.load(ordering: .relaxed)
+            }
             try publisher.connect(deadline: deadline)
             connected.add(1, ordering: .acquiringAndReleasing)
             var start = startAt.load(ordering: .acquiring)
             while start == 0 {
-                if BenchClock.now() > deadline || BenchSignals.cancelled.load(ordering: .relaxed) {
+                if BenchClock.now() > deadline || aborted.load(ordering: .relaxed)
+                    || BenchSignals.cancelled.load(ordering: .relaxed)
+                {
                     throw MQTTError(.timeout, "bench publisher \(index) was never released")
                 }
                 usleep(20)
@@ -108,12 +113,22 @@ final class BenchPublishers: Sendable {
     /// The first failure of a publisher, if any.
     var failureMessage: String? { failure.withLock { $0 } }
 
-    /// Waits for every publisher thread; returns when the last one had everything written/acknowledged, or nil when
-    /// one failed.
+    /// Makes every publisher stop at its next loop turn (a run that failed).
+    func abort() {
+        aborted.store(true, ordering: .relaxed)
+    }
+
+    /// Waits for every publisher thread (a second call returns at once); returns when the last one had everything
+    /// written/acknowledged, or nil when one failed.
+    @discardableResult
     func join() -> Int64? {
         // A publisher waiting for its release would wait until the deadline: release them all first.
         if startAt.load(ordering: .acquiring) == 0 { release() }
-        for thread in threads.withLock({ $0 }) { thread.join() }
+        let running = threads.withLock { threads in
+            defer { threads = [] }
+            return threads
+        }
+        for thread in running { thread.join() }
         return failureMessage == nil ? lastFinishedAt.load(ordering: .acquiring) : nil
     }
 }

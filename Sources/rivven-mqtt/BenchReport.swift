@@ -271,7 +271,7 @@ struct BenchReport {
 
     var json: BenchJSON {
         var fields: [(String, BenchJSON)] = [
-            ("rivven_mqtt", .string(FastIngest.version)),
+            ("version", .string(FastIngest.version)),
             ("scenario", .string(settings.scenario.rawValue)),
             ("qos", .int(settings.qos)),
             ("messages", .int(settings.messages)),
@@ -291,7 +291,7 @@ struct BenchReport {
                     ("mosquitto_version", brokerVersion.map { .string($0) } ?? .null),
                 ])
             ),
-            ("loss", .int((gateway?.loss ?? settings.messages) + (gateway?.walLoss ?? 0))),
+            ("loss", .int(max(gateway?.loss ?? settings.messages, gateway?.walLoss ?? 0))),
             ("duplicates", .int(gateway?.duplicates ?? 0)),
             ("ok", .bool(isLossFree)),
             ("gateway", gateway?.json ?? .null),
@@ -375,6 +375,9 @@ struct BenchReport {
             if run.unparsable > 0 { note += "; \(run.unparsable) records without the bench header" }
             lines.append(note)
             if let failure = run.failure { lines.append("\(run.subject): FAILED: \(failure)") }
+        }
+        if settings.scenario == .drain {
+            lines.append("drain: latencies include the time the messages waited in the broker's queue")
         }
         if baseline != nil { lines.append("ratio = rivven-mqtt ÷ baseline") }
         lines.append(isLossFree ? "ok: every sequence number arrived" : "FAILED: \(failureSummary)")

@@ -46,6 +46,8 @@ struct BenchMark {
 private final class ThreadOutcome: Sendable {
     let ready = Atomic<Bool>(false)
     let done = Atomic<Bool>(false)
+    /// Set by the main thread when the run failed: the thread stops at its next loop turn.
+    let abort = Atomic<Bool>(false)
     let connectedAt = Atomic<Int64>(0)
     /// CPU seconds of the thread over its measured part.
     let cpu = Mutex<(user: Double, system: Double)?>(nil)
@@ -197,7 +199,9 @@ final class BenchRunner {
                 outcome.ready.store(true, ordering: .releasing)
                 try subscriber.receive(
                     deadline: deadline,
-                    shouldStop: { BenchSignals.cancelled.load(ordering: .relaxed) }
+                    shouldStop: {
+                        outcome.abort.load(ordering: .relaxed) || BenchSignals.cancelled.load(ordering: .relaxed)
+                    }
                 ) { payload in
                     recorder.record(payload, at: BenchClock.now())
                     return recorder.completedAt.load(ordering: .relaxed) != 0
@@ -211,9 +215,15 @@ final class BenchRunner {
             outcome.done.store(true, ordering: .releasing)
         }
         var publishers: BenchPublishers?
+        var joined = false
         defer {
-            _ = publishers?.join()
-            thread.join()
+            // Only after a failure: stop and join whatever still runs.
+            publishers?.abort()
+            publishers?.join()
+            if !joined {
+                outcome.abort.store(true, ordering: .relaxed)
+                thread.join()
+            }
         }
         if live {
             while !outcome.ready.load(ordering: .acquiring) {
@@ -249,6 +259,7 @@ final class BenchRunner {
         let publishedAt = publishers?.join()
         publishers = nil
         thread.join()
+        joined = true
         if !live { start.time = outcome.connectedAt.load(ordering: .relaxed) }
         var result = BenchRunResult(subject: "baseline", settings: settings)
         result.latencyTo = "received by the subscriber"
@@ -380,11 +391,13 @@ final class BenchRunner {
         var publishers: BenchPublishers?
         var pipelineStopped = false
         defer {
+            // Only after a failure: stop and join whatever still runs.
+            publishers?.abort()
+            publishers?.join()
             if !pipelineStopped {
                 pipeline.stop()
                 runner.join()
             }
-            _ = publishers?.join()
         }
         while !pipeline.isReady {
             if outcome.done.load(ordering: .acquiring) {
