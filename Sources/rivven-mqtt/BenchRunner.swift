@@ -246,6 +246,7 @@ final class BenchRunner {
         }
         while !outcome.done.load(ordering: .acquiring) {
             recorder.completion.wait(timeoutMilliseconds: 50)
+            if let failure = publishers?.failureMessage { throw BenchFailure(failure) }
             progress.show(
                 "baseline",
                 done: recorder.uniqueCount.load(ordering: .relaxed),
@@ -450,6 +451,7 @@ final class BenchRunner {
             if outcome.done.load(ordering: .acquiring) {
                 throw BenchFailure("the gateway stopped: \(outcome.failureMessage ?? "no reason given")")
             }
+            if let failure = publishers?.failureMessage { throw BenchFailure(failure) }
             try checkCancelled()
             if BenchClock.now() > deadline {
                 timedOut = true
