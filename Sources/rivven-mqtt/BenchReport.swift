@@ -374,6 +374,14 @@ struct BenchReport {
             var note = "\(run.subject): latency = publish → \(run.latencyTo); verified at \(run.verifiedAt)"
             if run.unparsable > 0 { note += "; \(run.unparsable) records without the bench header" }
             lines.append(note)
+            let scalars = run.details.compactMap { key, value -> String? in
+                switch value {
+                case .int(let number): "\(key)=\(number)"
+                case .double(let number, let digits): "\(key)=\(BenchFormat.fixed(number, digits))"
+                default: nil
+                }
+            }
+            if !scalars.isEmpty { lines.append("\(run.subject): " + scalars.joined(separator: " ")) }
             if let failure = run.failure { lines.append("\(run.subject): FAILED: \(failure)") }
         }
         if settings.scenario == .drain {
