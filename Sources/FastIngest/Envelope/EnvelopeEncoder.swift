@@ -152,34 +152,37 @@ public struct EnvelopeEncoder: Sendable {
         }
         var separated = userProperties > 0
         if separated { writer.put(UInt8(ascii: "]")) }
-        func member(_ name: [UInt8], _ writer: inout ByteWriter) {
-            if separated { writer.put(UInt8(ascii: ",")) }
-            writer.put(name)
-            separated = true
-        }
         if let contentType {
-            member(Fragments.contentType, &writer)
+            putMember(Fragments.contentType, &separated, &writer)
             JSONPayload.writeLossyString(contentType, to: &writer)
         }
         if let expiry {
-            member(Fragments.messageExpiryInterval, &writer)
+            putMember(Fragments.messageExpiryInterval, &separated, &writer)
             writer.putDecimal(UInt64(expiry))
         }
         if let responseTopic {
-            member(Fragments.responseTopic, &writer)
+            putMember(Fragments.responseTopic, &separated, &writer)
             JSONPayload.writeLossyString(responseTopic, to: &writer)
         }
         if let correlation {
-            member(Fragments.correlationData, &writer)
+            putMember(Fragments.correlationData, &separated, &writer)
             writer.put(UInt8(ascii: "\""))
             Base64.write(correlation, to: &writer)
             writer.put(UInt8(ascii: "\""))
         }
         if let indicator {
-            member(Fragments.payloadFormatIndicator, &writer)
+            putMember(Fragments.payloadFormatIndicator, &separated, &writer)
             writer.putDecimal(UInt64(indicator))
         }
         writer.put(UInt8(ascii: "}"))
+    }
+
+    /// Writes `name` (`"member":`), after a comma unless it is the first member.
+    @inline(__always)
+    private static func putMember(_ name: [UInt8], _ separated: inout Bool, _ writer: inout ByteWriter) {
+        if separated { writer.put(UInt8(ascii: ",")) }
+        writer.put(name)
+        separated = true
     }
 
     /// Room for `data.properties`: every string escaped at worst, plus each entry's member name and punctuation.
