@@ -125,7 +125,11 @@ struct MQTT5PropertiesTests {
     @Test func jsonLineOutputCarriesProperties() async throws {
         try await MosquittoBroker.with { broker in
             let envelope = try Gateway(
-                yaml: Gateway.connectorYAML(url: broker.url, topics: ["out/#"], extra: ["qos: 1", "mqtt_version: v5", "client_id: out-envelope"])
+                yaml: Gateway.connectorYAML(
+                    url: broker.url,
+                    topics: ["out/#"],
+                    extra: ["qos: 1", "mqtt_version: v5", "client_id: out-envelope"]
+                )
             )
             let raw = try Gateway(
                 yaml: Gateway.connectorYAML(
@@ -158,7 +162,9 @@ struct MQTT5PropertiesTests {
             #expect(Self.propertiesJSON(String(envelopeLines[0])) == Self.allPropertiesJSON, "\(envelopeLines[0])")
             let rawLines = try String(contentsOfFile: rawFile, encoding: .utf8).split(separator: "\n")
             try #require(rawLines.count == 1)
-            #expect(rawLines[0].hasSuffix(#""topic":"out/a","qos":1,"retain":false,"key":"dev-1","value":"{\"t\":21.5}"}"#))
+            #expect(
+                rawLines[0].hasSuffix(#""topic":"out/a","qos":1,"retain":false,"key":"dev-1","value":"{\"t\":21.5}"}"#)
+            )
         }
     }
 
@@ -169,7 +175,9 @@ struct MQTT5PropertiesTests {
             let persistentYAML = Gateway.connectorYAML(
                 url: broker.url,
                 topics: ["ps/#"],
-                extra: ["qos: 1", "mqtt_version: v5", "clean_session: false", "key: property:seq", "client_id: ps-kept"]
+                extra: [
+                    "qos: 1", "mqtt_version: v5", "clean_session: false", "key: property:seq", "client_id: ps-kept",
+                ]
             )
             let cleanYAML = Gateway.connectorYAML(
                 url: broker.url,

@@ -46,7 +46,8 @@ struct EnvelopePropertiesTests {
         var base = EnvelopeEncoderTests.example
         if !metadata {
             base = base.replacingOccurrences(
-                of: #","metadata":{"client_id":"rivven-gw-1","broker":"mqtt://localhost:1883","message_id":1,"pkid":1}"#,
+                of:
+                    #","metadata":{"client_id":"rivven-gw-1","broker":"mqtt://localhost:1883","message_id":1,"pkid":1}"#,
                 with: ""
             )
         }
@@ -68,7 +69,9 @@ struct EnvelopePropertiesTests {
         #expect(properties["content_type"] as? String == "application/json")
         #expect(properties["message_expiry_interval"] as? Int == 3600)
         #expect(properties["response_topic"] as? String == "replies/dev-1")
-        #expect(properties["correlation_data_b64"] as? String == Data([0x00, 0xFF, 0x10, 0x80, 0x41]).base64EncodedString())
+        #expect(
+            properties["correlation_data_b64"] as? String == Data([0x00, 0xFF, 0x10, 0x80, 0x41]).base64EncodedString()
+        )
         #expect(properties["payload_format_indicator"] as? Int == 1)
         #expect(properties.count == 6)
     }
@@ -95,7 +98,10 @@ struct EnvelopePropertiesTests {
         ([.correlation(Array("hi".utf8))], #","properties":{"correlation_data_b64":"aGk="}"#),
         ([.formatIndicator(0)], #","properties":{"payload_format_indicator":0}"#),
         ([.user("", "")], #","properties":{"user_properties":[["",""]]}"#),
-        ([.user("k", "v"), .formatIndicator(1)], #","properties":{"user_properties":[["k","v"]],"payload_format_indicator":1}"#),
+        (
+            [.user("k", "v"), .formatIndicator(1)],
+            #","properties":{"user_properties":[["k","v"]],"payload_format_indicator":1}"#
+        ),
         ([.expiry(5), .contentType("c")], #","properties":{"content_type":"c","message_expiry_interval":5}"#),
         // Control characters and quotes escaped as serde_json does (libmosquitto rejects control characters in MQTT
         // strings, but the encoder does not rely on it).
@@ -126,7 +132,9 @@ struct EnvelopePropertiesTests {
         let decoded = try #require(object[path: "data", "properties"] as? [String: Any])
         #expect((decoded["user_properties"] as? [[String]]) == [[control, control], ["\"", "\\"]])
         #expect(decoded["content_type"] as? String == control)
-        #expect(decoded["correlation_data_b64"] as? String == Data(repeating: 0xFF, count: 65_535).base64EncodedString())
+        #expect(
+            decoded["correlation_data_b64"] as? String == Data(repeating: 0xFF, count: 65_535).base64EncodedString()
+        )
         #expect(decoded["payload_format_indicator"] as? Int == 255)
     }
 }

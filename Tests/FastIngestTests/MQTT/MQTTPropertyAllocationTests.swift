@@ -22,7 +22,9 @@ enum MQTTPropertyAllocationProbe {
             parseJSONPayload: true,
             includeMetadata: true
         )
-        let block = PropertyFixture.block([.user("site", "plant-a")] + PropertyFixture.full + [.user("device-identifier", "d-42")])
+        let block = PropertyFixture.block(
+            [.user("site", "plant-a")] + PropertyFixture.full + [.user("device-identifier", "d-42")]
+        )
         let topic = Array("site-7/line-2/temperature".utf8)
         let payload = Array(#"{"t":21.5,"unit":"C"}"#.utf8)
         var key: [UInt8] = []

@@ -9,7 +9,9 @@ struct MQTTPropertyBlockTests {
     }
 
     @Test func layoutIsTagThenBigEndianLengthsAndIntegers() {
-        let block = PropertyFixture.block([.user("k", "vv"), .expiry(0x0102_0304), .formatIndicator(0), .contentType("")])
+        let block = PropertyFixture.block([
+            .user("k", "vv"), .expiry(0x0102_0304), .formatIndicator(0), .contentType(""),
+        ])
         #expect(block == [1, 0, 1, 0x6B, 0, 2, 0x76, 0x76, 3, 1, 2, 3, 4, 6, 0, 2, 0, 0])
     }
 
@@ -20,7 +22,9 @@ struct MQTTPropertyBlockTests {
     @Test func longestValuesFit() {
         let long = String(repeating: "x", count: 65_535)
         let block = PropertyFixture.block([.user(long, long), .correlation([UInt8](repeating: 7, count: 65_535))])
-        #expect(PropertyFixture.entries(block) == [.user(long, long), .correlation([UInt8](repeating: 7, count: 65_535))])
+        #expect(
+            PropertyFixture.entries(block) == [.user(long, long), .correlation([UInt8](repeating: 7, count: 65_535))]
+        )
     }
 
     /// A cut block (never written by the gateway) ends the iteration instead of reading past its end.

@@ -82,7 +82,9 @@ struct MosquittoConnectPropertiesTests {
 
     @Test func mqtt311HasNoProperties() throws {
         let listener = try Listener()
-        let client = try MosquittoClient(options: Self.options(version: .v311, cleanSession: false, port: listener.port))
+        let client = try MosquittoClient(
+            options: Self.options(version: .v311, cleanSession: false, port: listener.port)
+        )
         #expect(client.connect().isSuccess)
         #expect(
             try listener.captureConnect(flushing: client)
@@ -121,7 +123,12 @@ struct MosquittoConnectPropertiesTests {
         else { return nil }
         index += 4
         guard let level = byte(), let flags = byte(), let keepAlive = integer(2) else { return nil }
-        var connect = Connect(protocolLevel: level, cleanStart: flags & 2 != 0, keepAlive: UInt16(keepAlive), properties: [])
+        var connect = Connect(
+            protocolLevel: level,
+            cleanStart: flags & 2 != 0,
+            keepAlive: UInt16(keepAlive),
+            properties: []
+        )
         guard level == 5 else { return connect }
         guard let length = varint() else { return nil }
         let end = index + length
