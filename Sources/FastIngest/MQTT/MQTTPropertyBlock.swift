@@ -97,11 +97,17 @@ public enum MQTTPropertyBlock {
 
 /// One entry of an ``MQTTPropertyBlock``; the buffers are slices of the block.
 public enum MQTTProperty {
+    /// A user property (UTF-8 name and value; names may repeat).
     case userProperty(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)
+    /// Content Type (UTF-8).
     case contentType(UnsafeRawBufferPointer)
+    /// Message Expiry Interval in seconds, as the broker forwarded it (the time left).
     case messageExpiryInterval(UInt32)
+    /// Response Topic (UTF-8).
     case responseTopic(UnsafeRawBufferPointer)
+    /// Correlation Data (binary).
     case correlationData(UnsafeRawBufferPointer)
+    /// Payload Format Indicator (0 unspecified bytes, 1 UTF-8).
     case payloadFormatIndicator(UInt8)
 }
 
@@ -117,6 +123,7 @@ extension MQTTPropertyBlock {
             self.block = block
         }
 
+        /// The next entry, or nil at the end of the block.
         public mutating func next() -> MQTTProperty? {
             guard index < block.count, let tag = Tag(rawValue: block[index]) else { return nil }
             index += 1
