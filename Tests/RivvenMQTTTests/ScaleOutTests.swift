@@ -137,6 +137,48 @@ struct ScaleOutTests {
         }
     }
 
+    /// `check` against the configuration of a running group must not join the group: a member that leaves with a
+    /// clean session drops the messages the broker dealt it.
+    @Test func checkTakesNoMessagesFromARunningGroup() async throws {
+        let total = 10000
+        try await MosquittoBroker.with { broker in
+            let gateway = try Gateway(
+                yaml: Self.yaml(
+                    url: broker.url,
+                    topics: ["fleet/#"],
+                    extra: ["qos: 1", "client_id: scale-ck", "shared_group: ingest", "connections: 2"]
+                )
+            )
+            try await gateway.start()
+            #expect(await Eventually.wait { Self.occurrences(of: "MQTT subscribed", in: gateway) >= 2 })
+            // (A Task, not `async let`: Swift 6.3.1's AccessEnforcementSelection crashes on the latter here.)
+            let publisher = Task { try await Self.publishNumbered(total, to: broker, topic: "fleet/m3") }
+            for _ in 0..<5 {
+                let check = try await gateway.command(["check", "--config", gateway.configPath])
+                #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+                #expect(
+                    check.stdout.contains(
+                        "ok     mqtt subscribe $share/ingest/fleet/# [mqtt-source]: granted QoS 1 "
+                            + "(probed as $share/ingest-check/fleet/#)"
+                    ),
+                    "\(check.stdout)"
+                )
+            }
+            try await publisher.value
+            var records: [(number: Int, clientID: String, topic: String)] = []
+            let complete = await Eventually.wait(timeout: .seconds(60), interval: .milliseconds(200)) {
+                records = (try? await Self.records(in: gateway.logDirectory, of: gateway)) ?? []
+                return records.count >= total
+            }
+            #expect(complete, "\(records.count) records of \(total)")
+            #expect(await gateway.stop() == 0)
+            records = try await Self.records(in: gateway.logDirectory, of: gateway)
+            #expect(Self.problem(records.map(\.number), total: total) == nil)
+            #expect(broker.log.contains("scale-ck-1-check 1 $share/ingest-check/fleet/#"))
+            #expect(!broker.log.contains("scale-ck-1-check 1 $share/ingest/fleet/#"), "check joined the group")
+        }
+    }
+
     @Test func connectionsWithoutASharedGroupIsAConfigError() async throws {
         let gateway = try Gateway(
             yaml: Self.yaml(url: "mqtt://127.0.0.1:1883", topics: ["fleet/#"], extra: ["connections: 2"])
