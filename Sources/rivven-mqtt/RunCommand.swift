@@ -7,7 +7,8 @@ import Logging
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run the pipeline until SIGINT/SIGTERM, then drain, acknowledge, DISCONNECT and exit 0."
+        abstract: "Run the pipeline until SIGINT/SIGTERM, then drain, acknowledge, DISCONNECT and exit 0.",
+        discussion: ConfigurationDefaultsHelp.discussion
     )
 
     @OptionGroup var config: ConfigOption
