@@ -36,7 +36,11 @@ struct HTTPEndpoint: Sendable {
         }
         switch path {
         case "/metrics":
-            return Reply(status: .ok, contentType: PrometheusExposition.contentType, body: exposition.render(snapshot()))
+            return Reply(
+                status: .ok,
+                contentType: PrometheusExposition.contentType,
+                body: exposition.render(snapshot())
+            )
         case "/metrics.json":
             return Reply(status: .ok, contentType: Self.jsonType, body: snapshot().json + "\n")
         case "/health":

@@ -118,7 +118,9 @@ struct RunCommand: ParsableCommand {
             }
             logger.info(
                 "metrics endpoint listening",
-                metadata: ["metrics.listen": "\(server.boundAddress)", "paths": "/metrics /metrics.json /health /ready"]
+                metadata: [
+                    "metrics.listen": "\(server.boundAddress)", "paths": "/metrics /metrics.json /health /ready",
+                ]
             )
             services.append(.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup))
         }
