@@ -233,6 +233,42 @@ struct MetricsEndpointTests {
         }
     }
 
+    /// A log that cannot be written (a file-size limit: every write past it fails with EFBIG, as on a full disk):
+    /// `/ready` is 503 naming the log and the error until the limit is lifted and the writes succeed again.
+    @Test func readyNamesAnUnwritableLog() async throws {
+        let prlimit = try #require(BinaryProcess.which("prlimit"), "prlimit (util-linux) is required")
+        try await MosquittoBroker.with { broker in
+            let gateway = try Gateway(
+                yaml: Gateway.connectorYAML(url: broker.url, topics: ["w/#"], extra: ["qos: 1"])
+            )
+            try await gateway.start()
+            let pid = try #require(gateway.process.pid)
+            try await MQTTTool.publish(to: broker.endpoint(), topic: "w/first", message: "durable", qos: 1)
+            #expect(await gateway.waitForRecords(1).count == 1)
+            #expect(await Self.waitForResponse(gateway, "/ready") { $0.status == 200 } != nil)
+            let segment = try #require(
+                try FileManager.default.contentsOfDirectory(atPath: gateway.logDirectory).first { $0.hasSuffix(".log") }
+            )
+            let size = try #require(
+                try FileManager.default.attributesOfItem(atPath: gateway.logDirectory + "/" + segment)[.size] as? Int
+            )
+            _ = try await BinaryProcess.runChecked(prlimit, ["--pid", "\(pid)", "--fsize=\(size):unlimited"])
+            try await MQTTTool.publish(to: broker.endpoint(), topic: "w/held", message: "waits", qos: 1)
+            let failing = await Self.waitForResponse(gateway, "/ready") { $0.status == 503 }
+            let reason = Self.reasons(failing).first { $0.hasPrefix("log: not writable (source mqtt-source)") }
+            #expect(reason != nil, "\(failing?.body ?? "no answer")")
+            #expect(reason?.contains("File too large") == true, "\(reason ?? "")")
+            let errors = HTTPClient.samples(try gateway.http("/metrics").body)["rivven_mqtt_source_write_errors_total"]
+            #expect((errors ?? 0) >= 1)
+
+            _ = try await BinaryProcess.runChecked(prlimit, ["--pid", "\(pid)", "--fsize=unlimited:unlimited"])
+            let recovered = await Self.waitForResponse(gateway, "/ready", timeout: .seconds(60)) { $0.status == 200 }
+            #expect(recovered?.status == 200, "\(recovered?.body ?? "no answer")")
+            #expect(await gateway.waitForRecords(2).count == 2)
+            #expect(await gateway.stop() == 0)
+        }
+    }
+
     /// `metrics.listen: off` opens no listening socket at all; an address already in use is a start-up error that
     /// names it and the errno, before anything connects.
     @Test func offListensNowhereAndABusyAddressIsAStartupError() async throws {
@@ -316,6 +352,38 @@ struct MetricsEndpointTests {
             #expect(!gateway.process.stderrText.contains("torn tail"), "\(gateway.process.stderrText)")
             #expect(await gateway.stop() == 0)
             print("SIGTERM under load: \(received) taken before the stop, \(all.count - total) duplicates in the log")
+        }
+    }
+
+    /// A drain that cannot finish (the output is a FIFO nobody reads): the endpoint stays up while the pipeline
+    /// drains (`/ready` 503 "pipeline: stopping", `/health` 200), and after the 10 s budget of SPEC §4 the gateway
+    /// exits 1 saying why, without a second signal.
+    @Test func aStuckDrainEndsAfterItsTimeout() async throws {
+        try await MosquittoBroker.with { broker in
+            let gateway = try Gateway(
+                yaml: Gateway.connectorYAML(url: broker.url, topics: ["stuck/#"], extra: ["qos: 1"])
+            )
+            let fifo = gateway.directory.path + "/stuck.fifo"
+            #expect(mkfifo(fifo, 0o600) == 0)
+            let reader = open(fifo, O_RDONLY | O_NONBLOCK)
+            #expect(reader >= 0)
+            defer { close(reader) }
+            try await gateway.start(extraArguments: ["--output", fifo])
+            let big = String(repeating: "x", count: 100_000)
+            for i in 0..<4 {
+                try await MQTTTool.publish(to: broker.endpoint(), topic: "stuck/\(i)", message: big, qos: 0)
+            }
+            gateway.process.signal(SIGTERM)
+            #expect(await gateway.process.waitForStderr(containing: "stopping gracefully"))
+            let draining = try gateway.http("/ready")
+            #expect(draining.status == 503)
+            #expect(Self.reasons(draining).contains("pipeline: stopping"), "\(draining.body)")
+            #expect(try gateway.http("/health").status == 200)
+            #expect(await gateway.process.waitForExit(timeout: .seconds(60)) == 1)
+            #expect(
+                gateway.process.stderrText.contains("the graceful drain did not finish within 10 s"),
+                "\(gateway.process.stderrText)"
+            )
         }
     }
 

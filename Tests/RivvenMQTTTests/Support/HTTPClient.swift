@@ -110,7 +110,7 @@ enum ListeningSockets {
         }
         var ports: [Int] = []
         for table in ["/proc/\(pid)/net/tcp", "/proc/\(pid)/net/tcp6"] {
-            guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+            guard let text = readWhole(table) else { continue }
             for line in text.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ")
                 // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
@@ -122,4 +122,21 @@ enum ListeningSockets {
         }
         return ports.sorted()
     }
+
+    /// A /proc file read to its end (Foundation's file reading stops after the first chunk of a procfs file, whose
+    /// size reads as 0).
+    private static func readWhole(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return n == 0 ? String(decoding: bytes, as: UTF8.self) : nil }
+            bytes += buffer[0..<n]
+        }
+    }
+
 }
