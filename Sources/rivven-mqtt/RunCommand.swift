@@ -122,7 +122,13 @@ struct RunCommand: ParsableCommand {
                     "metrics.listen": "\(server.boundAddress)", "paths": "/metrics /metrics.json /health /ready",
                 ]
             )
-            services.append(.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup))
+            services.append(
+                .init(
+                    service: server,
+                    successTerminationBehavior: .gracefullyShutdownGroup,
+                    failureTerminationBehavior: .gracefullyShutdownGroup
+                )
+            )
         }
         services.append(
             .init(
