@@ -17,7 +17,7 @@ struct RunCommand: ParsableCommand {
             Serves GET /metrics (Prometheus text), /metrics.json, /health and /ready on metrics.listen \
             (default 127.0.0.1:9464; `off` disables). The first SIGINT/SIGTERM drains (at most 10 s), a second \
             one exits at once.
-            """
+            """ + "\n\n" + ConfigurationDefaultsHelp.discussion
     )
 
     @OptionGroup var config: ConfigOption

@@ -224,11 +224,13 @@ final class LogWriter: @unchecked Sendable {
         let result = source.ring.consume { message in
             qos = message.qos
             receivedAt = message.receivedAt
-            // The key is computed here, where the raw payload is at hand (`json:FIELD`), and stored in the log.
+            // The key is computed here, where the raw payload (`json:FIELD`) and the MQTT 5 properties
+            // (`property:NAME`) are at hand, and stored in the log.
             source.keyBuffer.removeAll(keepingCapacity: true)
             let hasKey = source.keyExtractor.appendKey(
                 topic: message.topic,
                 payload: message.payload,
+                properties: message.properties,
                 into: &source.keyBuffer
             )
             let record = source.keyBuffer.withUnsafeBytes { key in
@@ -248,6 +250,7 @@ final class LogWriter: @unchecked Sendable {
                 source.encoder.encode(
                     topic: message.topic,
                     payload: message.payload,
+                    properties: message.properties,
                     qos: message.qos,
                     retain: message.retain,
                     pkid: Int(message.packetID),

@@ -96,13 +96,13 @@ final class Gateway: @unchecked Sendable {
         return latest
     }
 
-    /// The port of the metrics endpoint, from the log line that names it ("metrics endpoint listening
-    /// metrics.listen=HOST:PORT"); `nil` before it was logged or with `metrics.listen: off`.
+    /// The port of the metrics endpoint, from the log line that names it (text: `metrics.listen=HOST:PORT`, JSON:
+    /// `"metrics.listen":"HOST:PORT"`); `nil` before it was logged or with `metrics.listen: off`.
     var metricsPort: Int? {
         guard let line = process.stderrLines.first(where: { $0.contains("metrics endpoint listening") }),
-            let range = line.range(of: "metrics.listen=")
+            let range = line.range(of: "metrics.listen=") ?? line.range(of: #""metrics.listen":""#)
         else { return nil }
-        let address = line[range.upperBound...].prefix { $0 != " " }
+        let address = line[range.upperBound...].prefix { $0 != " " && $0 != "\"" }
         return address.split(separator: ":").last.flatMap { Int($0) }
     }
 
