@@ -146,7 +146,8 @@ struct BenchRunResult {
 
     /// Broker CPU, process CPU, peak RSS and other tenants' share over the window.
     mutating func measure(from start: BenchMark, to end: BenchMark, brokerRunning: Bool) {
-        let window = Double(end.time - start.time) / 1e9
+        // The readings' own interval (a drain's window starts at CONNACK, a little after its start readings).
+        let window = Double(end.takenAt - start.takenAt) / 1e9
         if let before = start.broker, let after = end.broker {
             let ticks = after - before
             brokerCPUSeconds = ticks.userSeconds + ticks.systemSeconds

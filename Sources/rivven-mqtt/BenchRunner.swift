@@ -14,15 +14,20 @@ struct BenchEndpoint {
 
 /// Clock and CPU readings at one end of a measured window.
 struct BenchMark {
+    /// The window's start or end (CLOCK_MONOTONIC ns); a drain moves the start to CONNACK.
     var time: Int64
+    /// When the readings below were taken.
+    let takenAt: Int64
     var process: (user: Double, system: Double)
     var broker: CPUTicks?
     var box: BoxSnapshot?
     var threads: [Int32: (name: String, ticks: CPUTicks)]
 
     static func now(broker: BenchBroker?) -> BenchMark {
-        BenchMark(
-            time: BenchClock.now(),
+        let now = BenchClock.now()
+        return BenchMark(
+            time: now,
+            takenAt: now,
             process: BenchSystem.processUsage(),
             broker: broker?.ticks,
             box: BenchSystem.box(),
