@@ -35,6 +35,21 @@ Scenarios (one row each; baseline and gateway runs are interleaved, the median o
          test server; the gateway's peak RSS as in live. The last growth of the log directory (the `forwarded`
          checkpoint file excluded) is recorded too (log_end_s), so log end -> Rivven end is the forwarding tail.
 
+Scale-out (--connections LIST, e.g. --connections 1,2): every gateway row is run once per value C, in the same
+repetitions as the baseline (the order of the C values alternates from repetition to repetition), with
+`shared_group: e2e` and `connections: C` in the gateway's config, so C MQTT connections share the subscription
+(`$share/e2e/bench/#`); the baseline stays one mqsub on the plain filter. For drain, the gateway's C persistent
+sessions (client ids ID-1 … ID-C, or ID when C = 1) are created offline on the shared filter before the backlog is
+published; mosquitto deals the backlog to them round robin and queues each part, and the gateway drains all C at
+once: rate = N / (first "MQTT connected" log ts -> last log write); every connection must report session_present.
+Without --connections the gateway has one connection and no shared group (the rows before this option existed).
+The summary then has one gateway row per C, each with its ratio to the same baseline runs, and "vs C=first", the
+median of the per-repetition ratios of that row to the first C's row.
+
+Drain QoS (--drain-qos 0|1, default 1): with 0 the session subscribes at QoS 0, mqpub publishes at QoS 0 and the
+broker queues it for the offline session (queue_qos0_messages true); the drain is then bounded by the broker's
+sending and the gateway's intake, not by acknowledgements (no PUBACK, so --verify-acks does not apply).
+
 How the gateway's end time is taken: while it runs, the total size of the files in its output (the log dir, or the
 --output file) is polled every --poll-ms with os.scandir/os.stat (no reading, so it costs the 2-core box almost
 nothing); the time of the last growth is the end. With log.fsync: batch each batch is write + fdatasync, so the end
@@ -338,10 +353,35 @@ def tool_env(timeout):
     return dict(os.environ, MQPUB_TIMEOUT_S=t, MQSUB_TIMEOUT_S=t)
 
 
-def gateway_config(port, qos, client_id, clean_session, log_dir, inflight, rivven_port=None):
+SHARED_GROUP = "e2e"
+
+
+class Variant:
+    """How the gateway subscribes: `connections` MQTT connections, with `shared_group: e2e` when `shared`."""
+
+    def __init__(self, connections=1, shared=False):
+        self.connections, self.shared = connections, shared
+
+    @property
+    def label(self):
+        return f"{self.connections}{' shared' if self.shared else ''}"
+
+    def client_ids(self, cid):
+        """The client ids the gateway connects with (MQTTConfiguration.clientID(forConnection:))."""
+        return [cid] if self.connections == 1 else [f"{cid}-{k + 1}" for k in range(self.connections)]
+
+    def filter(self):
+        return f"$share/{SHARED_GROUP}/{TOPIC_FILTER}" if self.shared else TOPIC_FILTER
+
+
+DEFAULT_VARIANT = Variant()
+
+
+def gateway_config(port, qos, client_id, clean_session, log_dir, inflight, rivven_port=None, variant=DEFAULT_VARIANT):
     # The connector-file shape of Rivven's mqtt-source plus this gateway's top-level log/metrics sections, and a
     # `broker:` section (forwarding to the Rivven test server) when rivven_port is given.
     broker = f'broker:\n  bootstrap_servers: ["127.0.0.1:{rivven_port}"]\n' if rivven_port else ""
+    scale = f"  shared_group: {SHARED_GROUP}\n  connections: {variant.connections}\n" if variant.shared else ""
     return broker + f"""\
 type: mqtt-source
 topic: bench-events
@@ -354,7 +394,7 @@ config:
   max_inflight: {inflight}
   parse_json_payload: true
   include_metadata: true
-log:
+{scale}log:
   dir: {log_dir}
   fsync: batch
 metrics:
@@ -493,6 +533,10 @@ def gateway_log_lines(text):
     return lines
 
 
+def count_log_lines(text, message):
+    return sum(1 for entry in gateway_log_lines(text) if entry.get("msg") == message)
+
+
 def find_log_line(text, message):
     for entry in gateway_log_lines(text):
         if entry.get("msg") == message:
@@ -562,25 +606,26 @@ def run_live_baseline(tools, args, n, rep_dir):
 
 
 def run_drain_baseline(tools, args, n, rep_dir):
-    res = result_base("drain", "mqsub", 1, args, n)
+    qos = args.drain_qos
+    res = result_base("drain", "mqsub", qos, args, n)
     env = tool_env(args.run_timeout)
     broker = Broker(rep_dir, args.inflight).start()
     persist = pub = sub = None
     try:
         cid = f"e2edrain{random.randrange(1 << 30)}"
-        persist = Proc(mqsub_argv(tools, broker.port, n, 1, cid, "persist"), os.path.join(rep_dir, "persist.out"),
+        persist = Proc(mqsub_argv(tools, broker.port, n, qos, cid, "persist"), os.path.join(rep_dir, "persist.out"),
                        os.path.join(rep_dir, "persist.err"), env)
         if not persist.wait(15) or persist.status != 0:
             res["error"] = "persistent session not created: " + tail(persist.stderr())
             return res
-        pub = Proc(mqpub_argv(tools, broker.port, n, args.payload, 1, args.inflight),
+        pub = Proc(mqpub_argv(tools, broker.port, n, args.payload, qos, args.inflight),
                    os.path.join(rep_dir, "pub.out"), os.path.join(rep_dir, "pub.err"), env)
         if not pub.wait(args.run_timeout + 5) or pub.status != 0:
             res["error"] = "publishing the backlog failed: " + tail(pub.stderr())
             return res
         time.sleep(0.1)
         cpu_b0, box0 = broker.cpu_seconds(), box_snapshot()
-        sub = Proc(mqsub_argv(tools, broker.port, n, 1, cid, "drain"), os.path.join(rep_dir, "sub.out"),
+        sub = Proc(mqsub_argv(tools, broker.port, n, qos, cid, "drain"), os.path.join(rep_dir, "sub.out"),
                    os.path.join(rep_dir, "sub.err"), env)
         finished = sub.wait(args.run_timeout + 5)
         cpu_b1, box1 = broker.cpu_seconds(), box_snapshot()
@@ -613,7 +658,7 @@ def run_drain_baseline(tools, args, n, rep_dir):
         broker.stop()
 
 
-def start_gateway(tools, args, rep_dir, broker, qos, cid, clean_session, rivven_port=None):
+def start_gateway(tools, args, rep_dir, broker, qos, cid, clean_session, rivven_port=None, variant=DEFAULT_VARIANT):
     """Writes the config and starts `rivven-mqtt run`; returns (proc, output path, config path). With rivven_port
     the gateway forwards there, and always writes the local log (the forwarder reads it)."""
     sink = "log" if rivven_port else args.sink
@@ -621,7 +666,7 @@ def start_gateway(tools, args, rep_dir, broker, qos, cid, clean_session, rivven_
     target = log_dir if sink == "log" else os.path.join(rep_dir, "records.jsonl")
     config = os.path.join(rep_dir, "rivven-mqtt.yaml")
     with open(config, "w") as f:
-        f.write(gateway_config(broker.port, qos, cid, clean_session, log_dir, args.inflight, rivven_port))
+        f.write(gateway_config(broker.port, qos, cid, clean_session, log_dir, args.inflight, rivven_port, variant))
     argv = [tools.rivven, "run", "--config", config, "--log-format", "json"]
     if sink == "output":
         argv += ["--output", target]
@@ -655,16 +700,17 @@ def stop_gateway(args, res, gateway):
         res["stopped_line"] = {k: v for k, v in stopped.items() if k not in ("ts", "level", "logger", "msg")}
 
 
-def run_live_gateway(tools, args, n, rep_dir):
+def run_live_gateway(tools, args, n, rep_dir, variant=DEFAULT_VARIANT):
     res = result_base("live", "rivven-mqtt", 0, args, n)
-    res["sink"] = args.sink
+    res["sink"], res["connections"] = args.sink, variant.label
     env = tool_env(args.run_timeout)
     broker = Broker(rep_dir, args.inflight).start()
     gateway = pub = None
     try:
         cid = f"e2egw{random.randrange(1 << 30)}"
-        gateway, target, _ = start_gateway(tools, args, rep_dir, broker, 0, cid, True)
-        if not wait_for(lambda: find_log_line(gateway.stderr(), "MQTT subscribed") or not gateway.running(), 15):
+        gateway, target, _ = start_gateway(tools, args, rep_dir, broker, 0, cid, True, variant=variant)
+        if not wait_for(lambda: count_log_lines(gateway.stderr(), "MQTT subscribed") >= variant.connections
+                        or not gateway.running(), 15):
             res["error"] = "gateway not subscribed: " + tail(gateway.stderr())
             return res
         if not gateway.running():
@@ -709,21 +755,27 @@ def run_live_gateway(tools, args, n, rep_dir):
         broker.stop()
 
 
-def run_drain_gateway(tools, args, n, rep_dir):
-    res = result_base("drain", "rivven-mqtt", 1, args, n)
-    res["sink"] = args.sink
+def run_drain_gateway(tools, args, n, rep_dir, variant=DEFAULT_VARIANT):
+    qos = args.drain_qos
+    res = result_base("drain", "rivven-mqtt", qos, args, n)
+    res["sink"], res["connections"] = args.sink, variant.label
     env = tool_env(args.run_timeout)
     broker = Broker(rep_dir, args.inflight).start()
-    persist = pub = gateway = check = None
+    pub = gateway = None
+    checks = []
     try:
         cid = f"e2egwdrain{random.randrange(1 << 30)}"
-        # The gateway's session, created offline with the same client id, filter and QoS it will use.
-        persist = Proc(mqsub_argv(tools, broker.port, n, 1, cid, "persist"), os.path.join(rep_dir, "persist.out"),
-                       os.path.join(rep_dir, "persist.err"), env)
-        if not persist.wait(15) or persist.status != 0:
-            res["error"] = "persistent session not created: " + tail(persist.stderr())
-            return res
-        pub = Proc(mqpub_argv(tools, broker.port, n, args.payload, 1, args.inflight),
+        # The gateway's sessions (one per connection), created offline with the client ids, filter and QoS it will
+        # use; mqsub's TOPIC argument is what it subscribes to.
+        for k, session in enumerate(variant.client_ids(cid)):
+            persist = Proc([tools.mqsub, "127.0.0.1", str(broker.port), variant.filter(), str(n), str(qos), session,
+                            "persist"], os.path.join(rep_dir, f"persist{k}.out"), os.path.join(rep_dir, f"persist{k}.err"),
+                           env)
+            if not persist.wait(15) or persist.status != 0:
+                res["error"] = f"persistent session {session} not created: " + tail(persist.stderr())
+                persist.stop(2)
+                return res
+        pub = Proc(mqpub_argv(tools, broker.port, n, args.payload, qos, args.inflight),
                    os.path.join(rep_dir, "pub.out"), os.path.join(rep_dir, "pub.err"), env)
         if not pub.wait(args.run_timeout + 5) or pub.status != 0:
             res["error"] = "publishing the backlog failed: " + tail(pub.stderr())
@@ -731,7 +783,7 @@ def run_drain_gateway(tools, args, n, rep_dir):
         res["pub_msgs_per_s"] = float(kv(pub.stdout()).get("msgs_per_s", "nan"))
         time.sleep(0.1)
         cpu_b0, box0 = broker.cpu_seconds(), box_snapshot()
-        gateway, target, _ = start_gateway(tools, args, rep_dir, broker, 1, cid, False)
+        gateway, target, _ = start_gateway(tools, args, rep_dir, broker, qos, cid, False, variant=variant)
         watch = GrowthWatch(target, gateway, broker, args.poll_ms / 1000,
                             armed=lambda: find_log_line(gateway.stderr(), "MQTT connected"))
         problem = watch.run_until_settled(args.settle, time.monotonic() + args.run_timeout)
@@ -739,7 +791,10 @@ def run_drain_gateway(tools, args, n, rep_dir):
             res["error"] = problem + ": " + tail(gateway.stderr())
         connected = find_log_line(gateway.stderr(), "MQTT connected")
         t_conn = rfc3339_to_epoch(connected["ts"]) if connected and "ts" in connected else None
-        if connected and connected.get("mqtt.session_present") not in ("true", True):
+        every = [e for e in gateway_log_lines(gateway.stderr()) if e.get("msg") == "MQTT connected"]
+        if len(every) < variant.connections:
+            res.setdefault("error", f"{len(every)} of {variant.connections} connections connected")
+        if any(e.get("mqtt.session_present") not in ("true", True) for e in every):
             res.setdefault("error", "the broker had no session for the gateway (session_present false)")
         if t_conn is None:
             res.setdefault("error", "no 'MQTT connected' line with a timestamp: " + tail(gateway.stderr()))
@@ -758,18 +813,21 @@ def run_drain_gateway(tools, args, n, rep_dir):
                 res["cpu_pct"] = 100 * res["cpu_s"] / wall
             res.update(box_load(watch.box_at_arm, watch.box_at_last_growth, total(res["cpu_s"], res["broker_cpu_s"])))
         finish_gateway(tools, args, res, gateway, target, n)
-        if args.verify_acks and "error" not in res:
-            # Everything PUBACKed: the session must hold nothing to redeliver. mqsub drain waits for 1 message.
-            check = Proc(mqsub_argv(tools, broker.port, 1, 1, cid, "drain"), os.path.join(rep_dir, "check.out"),
-                         os.path.join(rep_dir, "check.err"), tool_env(args.verify_acks))
-            check.wait(args.verify_acks + 10)
-            redelivered = check.status == 0 and kv(check.stdout()).get("n") == "1"
+        if args.verify_acks and qos > 0 and "error" not in res:
+            # Everything PUBACKed: no session may hold anything to redeliver. mqsub drain waits for 1 message.
+            for k, session in enumerate(variant.client_ids(cid)):
+                checks.append(Proc(mqsub_argv(tools, broker.port, 1, qos, session, "drain"),
+                                   os.path.join(rep_dir, f"check{k}.out"), os.path.join(rep_dir, f"check{k}.err"),
+                                   tool_env(args.verify_acks)))
+            for check in checks:
+                check.wait(args.verify_acks + 10)
+            redelivered = any(c.status == 0 and kv(c.stdout()).get("n") == "1" for c in checks)
             res["unacked_redelivered"] = redelivered
             if redelivered:
                 res["error"] = "the broker redelivered a message after the gateway stopped (not PUBACKed)"
         return res
     finally:
-        for p in (persist, pub, gateway, check):
+        for p in [pub, gateway] + checks:
             if p:
                 p.stop(2)
         broker.stop()
@@ -828,9 +886,9 @@ class TestServer:
         return self.final
 
 
-def run_rivven_gateway(tools, args, n, rep_dir):
+def run_rivven_gateway(tools, args, n, rep_dir, variant=DEFAULT_VARIANT):
     res = result_base("rivven", "rivven-mqtt", 0, args, n)
-    res["sink"] = "log+rivven"
+    res["sink"], res["connections"] = "log+rivven", variant.label
     env = tool_env(args.run_timeout)
     broker = Broker(rep_dir, args.inflight).start()
     server = gateway = pub = None
@@ -840,11 +898,13 @@ def run_rivven_gateway(tools, args, n, rep_dir):
             res["error"] = f"test-server did not start (rc {server.proc.status}): " + tail(server.proc.stderr())
             return res
         cid = f"e2egwrv{random.randrange(1 << 30)}"
-        gateway, target, _ = start_gateway(tools, args, rep_dir, broker, 0, cid, True, rivven_port=server.port)
+        gateway, target, _ = start_gateway(tools, args, rep_dir, broker, 0, cid, True, rivven_port=server.port,
+                                           variant=variant)
 
         def ready():
             text = gateway.stderr()
-            return find_log_line(text, "MQTT subscribed") and find_log_line(text, "connected to Rivven")
+            return (count_log_lines(text, "MQTT subscribed") >= variant.connections
+                    and find_log_line(text, "connected to Rivven"))
 
         if not wait_for(lambda: ready() or not gateway.running(), 15) or not gateway.running():
             res["error"] = (f"gateway not subscribed and connected to Rivven (rc {gateway.status}): "
@@ -972,57 +1032,74 @@ def counted(r, max_other):
     return max_other is None or (r.get("other_pct") is not None and r["other_pct"] <= max_other)
 
 
-def summarize(results, scenarios, sizes, max_other=None):
+def summarize(results, scenarios, sizes, max_other=None, variants=(DEFAULT_VARIANT,)):
     rows = []
     for scenario in scenarios:
-        row = {"scenario": scenario, "n": sizes[scenario], "payload": None, "qos": None}
-        for subject, prefix in (("mqsub", "baseline"), ("rivven-mqtt", "gateway")):
-            source = BASELINE_OF[scenario] if subject == "mqsub" else scenario
-            runs = [r for r in results if r["scenario"] == source and r["subject"] == subject]
-            good = [r for r in runs if counted(r, max_other)]
-            if runs and (row["payload"] is None or subject == "rivven-mqtt"):
-                row["payload"], row["qos"] = runs[0]["payload"], runs[0]["qos"]
-            row[f"{prefix}_runs"] = f"{len(good)}/{len(runs)}"
-            row[f"{prefix}_failed"] = sum(1 for r in runs if "error" in r)
-            row[f"{prefix}_msgs_per_s"] = median_of(good, "msgs_per_s")
-            rates = sorted(r["msgs_per_s"] for r in good if r.get("msgs_per_s"))
-            row[f"{prefix}_range"] = [rates[0], rates[-1]] if rates else None
-            # loss over every run that produced a count, so a failed run still shows what it lost
-            losses = [r["loss"] for r in runs if r.get("loss") is not None]
-            row[f"{prefix}_loss_max"] = max(losses) if losses else None
-            row[f"{prefix}_errors"] = [r["error"] for r in runs if "error" in r]
-            row[f"{prefix}_other_pct"] = median_of(good, "other_pct")
-            row[f"{prefix}_box_busy_pct"] = median_of(good, "box_busy_pct")
-            if prefix == "gateway":
-                row["gateway_cpu_s"] = median_of(good, "cpu_s")
-                row["gateway_cpu_pct"] = median_of(good, "cpu_pct")
-                row["gateway_peak_rss_kib"] = max((r["peak_rss_kib"] for r in runs if r.get("peak_rss_kib")),
-                                                  default=None)
-                row["gateway_sink"] = runs[0].get("sink") if runs else None
-                # rivven: resends Rivven recognised (not stored), and the test server's CPU over the same window
-                dups = [r["duplicates"] for r in runs if r.get("duplicates") is not None]
-                row["gateway_duplicates_max"] = max(dups) if dups else None
-                row["server_cpu_s"] = median_of(good, "server_cpu_s")
-                row["server_cpu_pct"] = median_of(good, "server_cpu_pct")
-                row["gateway_log_end_s"] = median_of(good, "log_end_s")
-                row["gateway_wall_s"] = median_of(good, "wall_s")
-                writers = sorted({r["log_writer"] for r in runs if r.get("log_writer")})
-                if writers:
-                    row["gateway_sink"] += f" ({'/'.join(writers)})"
-        b, g = row["baseline_msgs_per_s"], row["gateway_msgs_per_s"]
-        row["ratio"] = g / b if b and g else None
-        # Each gateway run against the baseline run just before it (same repetition): robust to a box whose load
-        # changes between repetitions.
-        by_rep = {}
-        for r in results:
-            source = BASELINE_OF[scenario] if r["subject"] == "mqsub" else scenario
-            if r["scenario"] == source and counted(r, max_other) and r.get("msgs_per_s"):
-                by_rep.setdefault(r["rep"], {})[r["subject"]] = r["msgs_per_s"]
-        pairs = [v["rivven-mqtt"] / v["mqsub"] for v in by_rep.values() if "rivven-mqtt" in v and "mqsub" in v]
-        row["ratio_paired_median"] = statistics.median(pairs) if pairs else None
-        row["ratios_paired"] = pairs
-        rows.append(row)
+        for variant in variants:
+            rows.append(summarize_row(results, scenario, sizes, max_other, variant))
+        # Each further variant against the first, repetition by repetition (same box load).
+        first = rows[-len(variants)]
+        for row in rows[-len(variants):]:
+            pairs = [g / first["gateway_by_rep"][rep] for rep, g in row["gateway_by_rep"].items()
+                     if first["gateway_by_rep"].get(rep)]
+            row["vs_first_paired_median"] = statistics.median(pairs) if pairs and row is not first else None
+            row["vs_first_paired"] = pairs if row is not first else []
     return rows
+
+
+def summarize_row(results, scenario, sizes, max_other, variant):
+    row = {"scenario": scenario, "n": sizes[scenario], "payload": None, "qos": None, "connections": variant.label}
+
+    def of_subject(r, subject):
+        return r["subject"] == subject and (subject == "mqsub" or r.get("connections") == variant.label)
+
+    for subject, prefix in (("mqsub", "baseline"), ("rivven-mqtt", "gateway")):
+        source = BASELINE_OF[scenario] if subject == "mqsub" else scenario
+        runs = [r for r in results if r["scenario"] == source and of_subject(r, subject)]
+        good = [r for r in runs if counted(r, max_other)]
+        if runs and (row["payload"] is None or subject == "rivven-mqtt"):
+            row["payload"], row["qos"] = runs[0]["payload"], runs[0]["qos"]
+        row[f"{prefix}_runs"] = f"{len(good)}/{len(runs)}"
+        row[f"{prefix}_failed"] = sum(1 for r in runs if "error" in r)
+        row[f"{prefix}_msgs_per_s"] = median_of(good, "msgs_per_s")
+        rates = sorted(r["msgs_per_s"] for r in good if r.get("msgs_per_s"))
+        row[f"{prefix}_range"] = [rates[0], rates[-1]] if rates else None
+        # loss over every run that produced a count, so a failed run still shows what it lost
+        losses = [r["loss"] for r in runs if r.get("loss") is not None]
+        row[f"{prefix}_loss_max"] = max(losses) if losses else None
+        row[f"{prefix}_errors"] = [r["error"] for r in runs if "error" in r]
+        row[f"{prefix}_other_pct"] = median_of(good, "other_pct")
+        row[f"{prefix}_box_busy_pct"] = median_of(good, "box_busy_pct")
+        if prefix == "gateway":
+            row["gateway_cpu_s"] = median_of(good, "cpu_s")
+            row["gateway_cpu_pct"] = median_of(good, "cpu_pct")
+            row["gateway_peak_rss_kib"] = max((r["peak_rss_kib"] for r in runs if r.get("peak_rss_kib")),
+                                              default=None)
+            row["gateway_sink"] = runs[0].get("sink") if runs else None
+            # rivven: resends Rivven recognised (not stored), and the test server's CPU over the same window
+            dups = [r["duplicates"] for r in runs if r.get("duplicates") is not None]
+            row["gateway_duplicates_max"] = max(dups) if dups else None
+            row["server_cpu_s"] = median_of(good, "server_cpu_s")
+            row["server_cpu_pct"] = median_of(good, "server_cpu_pct")
+            row["gateway_log_end_s"] = median_of(good, "log_end_s")
+            row["gateway_wall_s"] = median_of(good, "wall_s")
+            writers = sorted({r["log_writer"] for r in runs if r.get("log_writer")})
+            if writers:
+                row["gateway_sink"] += f" ({'/'.join(writers)})"
+    b, g = row["baseline_msgs_per_s"], row["gateway_msgs_per_s"]
+    row["ratio"] = g / b if b and g else None
+    # Each gateway run against the baseline run just before it (same repetition): robust to a box whose load
+    # changes between repetitions.
+    by_rep = {}
+    for r in results:
+        source = BASELINE_OF[scenario] if r["subject"] == "mqsub" else scenario
+        if r["scenario"] == source and of_subject(r, r["subject"]) and counted(r, max_other) and r.get("msgs_per_s"):
+            by_rep.setdefault(r["rep"], {})[r["subject"]] = r["msgs_per_s"]
+    pairs = [v["rivven-mqtt"] / v["mqsub"] for v in by_rep.values() if "rivven-mqtt" in v and "mqsub" in v]
+    row["ratio_paired_median"] = statistics.median(pairs) if pairs else None
+    row["ratios_paired"] = pairs
+    row["gateway_by_rep"] = {rep: v["rivven-mqtt"] for rep, v in by_rep.items() if "rivven-mqtt" in v}
+    return row
 
 
 def fmt_rate(x):
@@ -1039,10 +1116,11 @@ def fmt_loss(row, prefix):
 
 
 def table(rows):
-    head = ("| scenario | QoS | payload B | N | baseline msgs/s (mqsub) | rivven-mqtt msgs/s | ratio (paired) | "
+    head = ("| scenario | QoS | payload B | N | conn | baseline msgs/s (mqsub) | rivven-mqtt msgs/s | ratio (paired) | "
+            "vs first conn (paired) | "
             "loss base/gw | gw CPU user+sys s (% core) | gw peak RSS MiB | sink | other% base/gw | runs counted base; gw | "
             "Rivven dup | test-server CPU s (% core) |")
-    lines = [head, "|" + "---|" * 15]
+    lines = [head, "|" + "---|" * 17]
     for r in rows:
         cpu = "-" if r["gateway_cpu_s"] is None else f"{r['gateway_cpu_s']:.2f} ({r['gateway_cpu_pct']:.0f}%)"
         server_cpu = "-" if r["server_cpu_s"] is None else f"{r['server_cpu_s']:.2f} ({r['server_cpu_pct']:.0f}%)"
@@ -1051,9 +1129,12 @@ def table(rows):
         ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
         if r["ratio_paired_median"] is not None:
             ratio += f" ({r['ratio_paired_median']:.2f})"
+        vs_first = "-" if r.get("vs_first_paired_median") is None else f"{r['vs_first_paired_median']:.2f}"
         lines.append(
-            f"| {r['scenario']} | {r['qos']} | {r['payload']} | {r['n']} | {fmt_rate(r['baseline_msgs_per_s'])} | "
-            f"{fmt_rate(r['gateway_msgs_per_s'])} | {ratio} | {fmt_loss(r, 'baseline')}/{fmt_loss(r, 'gateway')} | "
+            f"| {r['scenario']} | {r['qos']} | {r['payload']} | {r['n']} | {r['connections']} | "
+            f"{fmt_rate(r['baseline_msgs_per_s'])} | "
+            f"{fmt_rate(r['gateway_msgs_per_s'])} | {ratio} | {vs_first} | "
+            f"{fmt_loss(r, 'baseline')}/{fmt_loss(r, 'gateway')} | "
             f"{cpu} | {rss} | {r['gateway_sink'] or '-'} | {fmt_pct(r['baseline_other_pct'])}/{fmt_pct(r['gateway_other_pct'])} | "
             f"{r['baseline_runs']}; {r['gateway_runs']} | {dups} | {server_cpu} |")
     return "\n".join(lines)
@@ -1096,6 +1177,12 @@ def main():
     ap.add_argument("--sink", choices=["auto", "log", "output"], default="auto",
                     help="log: rivven-mqtt run writes the local log (log.fsync: batch); output: run --output FILE "
                          "(JSON lines, no fsync); auto: log when the binary has `log stat`")
+    ap.add_argument("--connections", default="",
+                    help="comma-separated C values, e.g. 1,2: each gateway row is run with `shared_group: e2e` and "
+                         "`connections: C` (one row per C, against the same baseline runs); default: one connection, "
+                         "no shared group")
+    ap.add_argument("--drain-qos", type=int, choices=[0, 1], default=1,
+                    help="QoS of the drain scenario's session, backlog and gateway (default 1)")
     ap.add_argument("--inflight", type=int, default=1000,
                     help="broker max_inflight_messages, mqpub window and the gateway's max_inflight (default 1000)")
     ap.add_argument("--run-timeout", type=float, default=90, help="seconds per run (default 90)")
@@ -1128,6 +1215,13 @@ def main():
             ap.error(f"unknown scenario {s}")
     if args.report_ms <= 0:
         ap.error("--report-ms must be positive")
+    try:
+        counts = [int(c) for c in args.connections.split(",") if c.strip()]
+    except ValueError:
+        ap.error("--connections takes comma-separated numbers, e.g. 1,2")
+    if any(c < 1 or c > 64 for c in counts) or len(set(counts)) != len(counts):
+        ap.error("--connections: distinct values in 1..64")
+    variants = [Variant(c, shared=True) for c in counts] or [DEFAULT_VARIANT]
     sizes = {
         "live": args.messages or 200_000,
         "rivven": args.messages or 200_000,
@@ -1138,16 +1232,26 @@ def main():
     results = []
     for rep in range(args.runs):
         for scenario in scenarios:
-            for subject in subjects:
+            # The baseline first, then every gateway variant, their order alternating between repetitions.
+            order = variants if rep % 2 == 0 else list(reversed(variants))
+            jobs = [(subject, variant) for subject in subjects
+                    for variant in ([None] if subject == "mqsub" else order)]
+            for subject, variant in jobs:
                 if scenario == "rivven" and subject == "mqsub" and "live" in scenarios:
                     continue  # rivven's baseline is this repetition's live mqsub run
                 rep_dir = make_temp_dir(args.tmp)
                 t = time.monotonic()
                 try:
-                    r = RUNNERS[(scenario, subject)](tools, args, sizes[scenario], rep_dir)
+                    runner = RUNNERS[(scenario, subject)]
+                    if variant is None:
+                        r = runner(tools, args, sizes[scenario], rep_dir)
+                    else:
+                        r = runner(tools, args, sizes[scenario], rep_dir, variant=variant)
                 except Exception as e:  # noqa: BLE001 - record the failure and go on
                     r = result_base(BASELINE_OF[scenario] if subject == "mqsub" else scenario, subject,
-                                    1 if scenario == "drain" else 0, args, sizes[scenario])
+                                    args.drain_qos if scenario == "drain" else 0, args, sizes[scenario])
+                    if variant is not None:
+                        r["connections"] = variant.label
                     r["error"] = repr(e)
                 finally:
                     remove_temp_dir(rep_dir)
@@ -1157,10 +1261,11 @@ def main():
                 extra = f", sink {r['sink']}" if "sink" in r else ""
                 if r.get("duplicates") is not None:
                     extra += f", Rivven duplicates {r['duplicates']}"
-                print(f"[{time.monotonic() - t_start:6.1f}s] run {rep + 1}/{args.runs} {r['scenario']:6} {subject:11} "
+                label = subject if variant is None else f"{subject} c={variant.label}"
+                print(f"[{time.monotonic() - t_start:6.1f}s] run {rep + 1}/{args.runs} {r['scenario']:6} {label:20} "
                       f"n={sizes[scenario]}: {status} (loss {r.get('loss')}{extra}; {time.monotonic() - t:.1f}s)",
                       file=sys.stderr, flush=True)
-    rows = summarize(results, scenarios, sizes, args.max_other)
+    rows = summarize(results, scenarios, sizes, args.max_other, variants)
     if args.max_other is not None:
         print(f"(medians over runs with other% <= {args.max_other:g}; 'runs' = counted/all)")
     print(table(rows))

@@ -7,6 +7,9 @@
 #   bench/e2e.sh --scenarios drain --drain-messages 100000
 #   bench/e2e.sh --scenarios live,rivven          # also forwarding to Rivven: QoS 0, N=200000, through the local log
 #                                                 # to `rivven-mqtt test-server` (in-memory stand-in), vs live mqsub
+#   bench/e2e.sh --scenarios drain --drain-qos 0 --connections 1,2
+#                                                 # QoS 0 drain; one gateway row per `connections: C` (with
+#                                                 # `shared_group`), each against the same one-mqsub baseline runs
 #
 # Builds $BENCH_OUT/build/mqpub and mqsub from the shared baseline harness's C sources (/work/shared/bench/src,
 # or ../shared/bench/src beside the repository), builds rivven-mqtt in release at the repository root, then runs

@@ -7,7 +7,8 @@ struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
         abstract:
-            "Validate the config, CONNECT and SUBSCRIBE to the MQTT broker, and verify the sink. Exit 0 when all pass."
+            "Validate the config, CONNECT and SUBSCRIBE to the MQTT broker, and verify the sink. Exit 0 when all pass.",
+        discussion: ConfigurationDefaultsHelp.discussion
     )
 
     @OptionGroup var config: ConfigOption

@@ -59,8 +59,9 @@ public struct MQTTProbe {
         }
         var steps = [Step(name: "connect", ok: true, detail: "CONNACK accepted by \(broker)")]
         let filters = configuration.subscriptionFilters
+        let probed = filters.map(Self.probeFilter)
         let requested = Int(configuration.qos.rawValue)
-        switch client.subscribe(filters, qos: requested) {
+        switch client.subscribe(probed, qos: requested) {
         case .failure(let error):
             steps.append(Step(name: "subscribe", ok: false, detail: error.message))
             return steps
@@ -72,12 +73,13 @@ public struct MQTTProbe {
             for (i, filter) in filters.enumerated() {
                 let value = i < granted.count ? granted[i] : 0x80
                 let name = "subscribe \(filter)"
+                let how = probed[i] == filter ? "" : " (probed as \(probed[i]))"
                 if value >= 0x80 {
                     steps.append(
                         Step(
                             name: name,
                             ok: false,
-                            detail: "refused by the broker (SUBACK 0x\(String(value, radix: 16)))"
+                            detail: "refused by the broker (SUBACK 0x\(String(value, radix: 16)))\(how)"
                         )
                     )
                 } else if value < requested {
@@ -85,11 +87,11 @@ public struct MQTTProbe {
                         Step(
                             name: name,
                             ok: false,
-                            detail: "granted QoS \(value), lower than the requested QoS \(requested)"
+                            detail: "granted QoS \(value), lower than the requested QoS \(requested)\(how)"
                         )
                     )
                 } else {
-                    steps.append(Step(name: name, ok: true, detail: "granted QoS \(value)"))
+                    steps.append(Step(name: name, ok: true, detail: "granted QoS \(value)\(how)"))
                 }
             }
         } else {
@@ -106,6 +108,16 @@ public struct MQTTProbe {
             pump(client, until: { recorder.closed || !client.wantsWrite }, timeout: .seconds(2))
         }
         return steps
+    }
+
+    /// The filter a probe subscribes for `filter`: the same, except that a shared subscription `$share/GROUP/f` is
+    /// probed in a group of its own, `$share/GROUP-check/f`. Joining GROUP, the probe would be dealt messages meant
+    /// for the running gateways of that group and drop them when it disconnects.
+    static func probeFilter(_ filter: String) -> String {
+        guard filter.hasPrefix(MQTTTopic.sharePrefix) else { return filter }
+        let afterPrefix = filter.dropFirst(MQTTTopic.sharePrefix.count)
+        guard let slash = afterPrefix.firstIndex(of: "/") else { return filter }
+        return "\(MQTTTopic.sharePrefix)\(afterPrefix[..<slash])-check\(afterPrefix[slash...])"
     }
 
     /// The client id a probe uses: the configured one plus `-check`, kept within 23 characters where possible.

@@ -62,6 +62,8 @@ public final class MessageRing: @unchecked Sendable {
     public let slotCount: Int
     /// Arena size in bytes.
     public let arenaCapacity: Int
+    /// An empty ring whose next message would start at or past this arena offset starts again at 0 (see `push`).
+    private let rewindThreshold: Int
     private let mask: UInt64
     private let slots: UnsafeMutablePointer<Slot>
     private let arena: UnsafeMutableRawPointer
@@ -94,6 +96,7 @@ public final class MessageRing: @unchecked Sendable {
         slots = .allocate(capacity: count)
         slots.initialize(repeating: Slot(), count: count)
         arena = .allocate(byteCount: bytes, alignment: 64)
+        rewindThreshold = min(1 << 20, max(bytes / 16, 4096))
     }
 
     deinit {
@@ -156,8 +159,18 @@ public final class MessageRing: @unchecked Sendable {
             }
         }
         let position = Int(producedBytes % UInt64(arenaCapacity))
-        let cost = self.cost(for: length)
-        let offset = position + length <= arenaCapacity ? position : 0
+        var cost = self.cost(for: length)
+        var offset = position + length <= arenaCapacity ? position : 0
+        if offset >= rewindThreshold && consumed.load(ordering: .acquiring) == head {
+            // Empty ring: start again at the arena's beginning (the rest of the arena counts as padding until the
+            // consumer passes it). While the consumer keeps up, messages then stay in the first pages of the arena
+            // and the rest is never touched: resident memory follows the backlog, not `capacity_bytes`.
+            let rewound = arenaCapacity - position + length
+            if rewound <= freeBytes() {
+                offset = 0
+                cost = rewound
+            }
+        }
         let base = arena + offset
         if topic.count > 0 { base.copyMemory(from: topic.baseAddress!, byteCount: topic.count) }
         if properties.count > 0 {

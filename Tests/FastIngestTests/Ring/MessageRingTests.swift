@@ -136,6 +136,49 @@ struct MessageRingTests {
         }
     }
 
+    /// A consumer that keeps up keeps the messages in the first pages of the arena (resident memory follows the
+    /// backlog); with a backlog the whole arena is used, and the bytes stay exact either way.
+    @Test func anEmptyRingStartsAgainAtTheArenaBeginning() {
+        let ring = MessageRing(messages: 1024, bytes: 1 << 16)  // rewinds at offset 4096
+        var lowest = UInt.max
+        var highest: UInt = 0
+        func popTracking() -> [UInt8]? {
+            var payload: [UInt8]?
+            _ = ring.consume { message in
+                let address = UInt(bitPattern: message.topic.baseAddress!)
+                lowest = min(lowest, address)
+                highest = max(highest, address)
+                payload = Array(message.payload)
+                return true
+            } rollback: {
+            }
+            return payload
+        }
+        for round in 0..<2000 {
+            let payload = [UInt8](repeating: UInt8(truncatingIfNeeded: round), count: 100)
+            #expect(push(ring, "t", payload) == .queued)
+            #expect(popTracking() == payload)
+        }
+        #expect(highest - lowest < 4096 + 101, "spread \(highest - lowest) bytes over the arena")
+
+        // With a backlog of 400 messages (40 KB) the arena fills far past the threshold, and everything comes back.
+        lowest = .max
+        highest = 0
+        for round in 0..<20 {
+            for index in 0..<400 {
+                #expect(
+                    push(ring, "t", [UInt8](repeating: UInt8(truncatingIfNeeded: index &+ round), count: 100))
+                        == .queued
+                )
+            }
+            for index in 0..<400 {
+                #expect(popTracking() == [UInt8](repeating: UInt8(truncatingIfNeeded: index &+ round), count: 100))
+            }
+        }
+        #expect(highest - lowest > 30_000)
+        #expect(ring.availableCount == 0)
+    }
+
     @Test func fullByBytesOrSlotsBlocksUnderBlockPolicy() {
         let bySlots = MessageRing(messages: 2, bytes: 4096)
         #expect(push(bySlots, "a", [1]) == .queued)
