@@ -1,14 +1,23 @@
 import ArgumentParser
+import Dispatch
 import FastIngest
 import Glibc
 import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
 
 /// `rivven-mqtt run`: the pipeline until SIGINT/SIGTERM.
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run the pipeline until SIGINT/SIGTERM, then drain, acknowledge, DISCONNECT and exit 0.",
-        discussion: ConfigurationDefaultsHelp.discussion
+        discussion: """
+            Serves GET /metrics (Prometheus text), /metrics.json, /health and /ready on metrics.listen \
+            (default 127.0.0.1:9464; `off` disables). The first SIGINT/SIGTERM drains (at most 10 s), a second \
+            one exits at once.
+            """ + "\n\n" + ConfigurationDefaultsHelp.discussion
     )
 
     @OptionGroup var config: ConfigOption
@@ -42,7 +51,9 @@ struct RunCommand: ParsableCommand {
         // disk, not kill the process.
         signal(SIGXFSZ, SIG_IGN)
         let pipeline = IngestPipeline(configuration: configuration, sink: sink, logger: logger)
-        SignalWatcher.start(logger: logger) { pipeline.stop() }
+        let shutdown = ShutdownTrigger()
+        // Before any other thread exists (NIO's, Swift concurrency's): they inherit the blocked signals.
+        SignalWatcher.start(logger: logger) { shutdown.trigger() }
         for source in configuration.sources {
             logger.info(
                 "starting",
@@ -53,11 +64,135 @@ struct RunCommand: ParsableCommand {
                 ]
             )
         }
-        do {
-            try pipeline.run()
-        } catch {
-            throw CommandFailure(message: "error: \(error.message)", exitCode: 1)
+        let metrics = configuration.metrics
+        let outcome = BlockingTask.run {
+            try await Self.serve(pipeline: pipeline, metrics: metrics, shutdown: shutdown, logger: logger)
         }
+        switch outcome {
+        case .success:
+            return
+        case .failure(let error as PipelineError):
+            throw CommandFailure(message: "error: \(error.message)", exitCode: 1)
+        case .failure(let error as HTTPServerError):
+            throw CommandFailure(message: "error: \(error)", exitCode: 1)
+        case .failure(is PipelineService.DrainTimedOut):
+            // The pipeline's threads are still draining: leave without running exit handlers under them. What was
+            // not acknowledged stays with the broker (persistent session); a torn log tail is truncated at start-up.
+            writeStandardError(
+                """
+                error: the graceful drain did not finish within \(Self.drainSeconds) s; exiting without it \
+                (unacknowledged QoS 1/2 messages stay with the broker for a persistent session)
+                """
+            )
+            _exit(1)
+        case .failure(let error):
+            throw CommandFailure(message: "error: \(error)", exitCode: 1)
+        }
+    }
+
+    /// SPEC §4: a graceful stop exits within 10 s.
+    static let drainSeconds = 10
+
+    /// Binds the metrics endpoint, then runs the pipeline and the endpoint as services until a graceful shutdown
+    /// (the first signal) has stopped both, in reverse order: the pipeline drains first, the endpoint goes last.
+    private static func serve(
+        pipeline: IngestPipeline,
+        metrics: MetricsConfiguration,
+        shutdown: ShutdownTrigger,
+        logger: Logger
+    ) async throws {
+        let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let listen = metrics.listen {
+            let endpoint = HTTPEndpoint(
+                exposition: PrometheusExposition(prefix: metrics.prefix),
+                snapshot: { pipeline.metricsSnapshot() },
+                readiness: { pipeline.readiness() }
+            )
+            let server: HTTPMetricsServer
+            do {
+                server = try await HTTPMetricsServer.bind(listen: listen, endpoint: endpoint, group: eventLoops)
+            } catch {
+                try? await eventLoops.shutdownGracefully()
+                throw error
+            }
+            logger.info(
+                "metrics endpoint listening",
+                metadata: [
+                    "metrics.listen": "\(server.boundAddress)", "paths": "/metrics /metrics.json /health /ready",
+                ]
+            )
+            services.append(
+                .init(
+                    service: server,
+                    successTerminationBehavior: .gracefullyShutdownGroup,
+                    failureTerminationBehavior: .gracefullyShutdownGroup
+                )
+            )
+        }
+        services.append(
+            .init(
+                service: PipelineService(pipeline: pipeline),
+                successTerminationBehavior: .gracefullyShutdownGroup,
+                failureTerminationBehavior: .gracefullyShutdownGroup
+            )
+        )
+        var configuration = ServiceGroupConfiguration(services: services, logger: logger)
+        configuration.maximumGracefulShutdownDuration = .seconds(drainSeconds)
+        let group = ServiceGroup(configuration: configuration)
+        shutdown.attach(group)
+        do {
+            try await group.run()
+        } catch let error as PipelineService.DrainTimedOut {
+            throw error
+        } catch {
+            try? await eventLoops.shutdownGracefully()
+            throw error
+        }
+        try? await eventLoops.shutdownGracefully()
+    }
+}
+
+/// Forwards the first signal to the service group as a graceful shutdown, also when it comes before the group
+/// exists (while the endpoint binds): the group then shuts down as soon as it runs.
+final class ShutdownTrigger: Sendable {
+    private let state = Mutex<(group: ServiceGroup?, requested: Bool)>((nil, false))
+
+    func attach(_ group: ServiceGroup) {
+        let requested = state.withLock { state in
+            state.group = group
+            return state.requested
+        }
+        if requested { Task { await group.triggerGracefulShutdown() } }
+    }
+
+    func trigger() {
+        let group = state.withLock { state in
+            state.requested = true
+            return state.group
+        }
+        if let group { Task { await group.triggerGracefulShutdown() } }
+    }
+}
+
+/// Runs async work from the synchronous command and waits for it on the calling thread.
+enum BlockingTask {
+    static func run(_ body: @escaping @Sendable () async throws -> Void) -> Result<Void, any Error> {
+        let result = Mutex<Result<Void, any Error>?>(nil)
+        let finished = DispatchSemaphore(value: 0)
+        Task {
+            let outcome: Result<Void, any Error>
+            do {
+                try await body()
+                outcome = .success(())
+            } catch {
+                outcome = .failure(error)
+            }
+            result.withLock { $0 = outcome }
+            finished.signal()
+        }
+        finished.wait()
+        return result.withLock { $0 } ?? .success(())
     }
 }
 

@@ -186,7 +186,8 @@ public struct LogConfiguration: Sendable, Equatable, CustomStringConvertible {
 
 /// The HTTP metrics endpoint (`metrics:`).
 public struct MetricsConfiguration: Sendable, Equatable, CustomStringConvertible {
-    /// `listen` as `host:port` (default `127.0.0.1:9464`); `nil` when `off`.
+    /// `listen` as `host:port` (default `127.0.0.1:9464`); `nil` when `off`. Port 0 takes a free port, which the
+    /// log line "metrics endpoint listening" names.
     public var listen: String?
     /// `prefix` (default `rivven`): a Prometheus name prefix, `[A-Za-z_][A-Za-z0-9_]*`.
     public var prefix: String

@@ -11,7 +11,7 @@ extension MetricsConfiguration: Decodable {
             let lowered = listen.trimmingSpaces.lowercased()
             if lowered == "off" || lowered == "false" {
                 self.listen = nil
-            } else if let problem = HostPort.problem(listen, allowPortZero: false) {
+            } else if let problem = HostPort.problem(listen, allowPortZero: true) {
                 container.report(.listen, problem + "; or `off` to disable the endpoint")
             } else {
                 self.listen = listen

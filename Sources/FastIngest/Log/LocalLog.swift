@@ -52,7 +52,7 @@ public struct LogRecovery: Sendable, Equatable {
 /// - Retention: after an append, while the log is larger than `max_bytes`, the oldest segment is deleted — with
 ///   forwarding enabled only once Rivven has acknowledged all of it (``writeForwarded(_:)``); otherwise ``isFull``
 ///   becomes true and the caller applies backpressure. The active segment is never deleted.
-package final class LocalLog {
+public final class LocalLog {
     /// The settings it was opened with.
     package let configuration: LogConfiguration
     /// Whether a Rivven forwarder reads the log: segments are then deleted only once forwarded.
@@ -61,9 +61,9 @@ package final class LocalLog {
     package let recovery: LogRecovery
 
     /// The offset the next appended record must have.
-    package private(set) var nextOffset: UInt64
+    public private(set) var nextOffset: UInt64
     /// Bytes of all segments, headers included.
-    package private(set) var totalBytes: Int64
+    public private(set) var totalBytes: Int64
     /// True when the log is over `max_bytes` and nothing can be deleted until more is forwarded (forwarding enabled
     /// only). The caller should stop accepting messages (`buffer.when_full`) until it is false again.
     package private(set) var isFull = false
@@ -110,6 +110,18 @@ package final class LocalLog {
         enforceRetention()
     }
 
+    /// Opens (creating if needed) the log in `configuration.dir` and recovers it, writing through io_uring where it is
+    /// usable (else `pwrite`), as `run` does. The entry point for tools and benchmarks outside this package.
+    ///
+    /// - Throws: as ``init(configuration:writer:forwardingEnabled:)``.
+    public convenience init(configuration: LogConfiguration, forwardingEnabled: Bool = false) throws(LogError) {
+        try self.init(
+            configuration: configuration,
+            writer: DurableFileWriters.make(preferIOURing: true).writer,
+            forwardingEnabled: forwardingEnabled
+        )
+    }
+
     deinit {
         close(activeFD)
         close(directoryFD)  // releases the flock
@@ -131,7 +143,7 @@ package final class LocalLog {
     /// ``nextOffset`` is unchanged, so the same batch can be appended again later (after ENOSPC, when space returns).
     ///
     /// - Precondition: `firstOffset == nextOffset`, `recordCount > 0`, and `batch` holds exactly `recordCount` records.
-    package func append(
+    public func append(
         batch: UnsafeRawBufferPointer,
         firstOffset: UInt64,
         recordCount: Int,

@@ -359,6 +359,7 @@ extension MQTTConnection: MosquittoClientDelegate {
     package func mosquittoDidReceive(
         topic: UnsafeRawBufferPointer,
         payload: UnsafeRawBufferPointer,
+        properties: UnsafeRawBufferPointer,
         qos: Int,
         retain: Bool,
         messageID: Int
@@ -370,6 +371,7 @@ extension MQTTConnection: MosquittoClientDelegate {
             MQTTInboundMessage(
                 topic: topic,
                 payload: payload,
+                properties: properties,
                 qos: UInt8(truncatingIfNeeded: qos),
                 retain: retain,
                 packetID: messageID,

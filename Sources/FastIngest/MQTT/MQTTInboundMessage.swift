@@ -5,6 +5,9 @@ public struct MQTTInboundMessage {
     public var topic: UnsafeRawBufferPointer
     /// The exact payload bytes (may be empty).
     public var payload: UnsafeRawBufferPointer
+    /// The MQTT 5 properties the gateway keeps, as an ``MQTTPropertyBlock`` (empty when the message has none, and
+    /// always before MQTT 5).
+    public var properties: UnsafeRawBufferPointer
     /// The QoS of the delivered PUBLISH (min of publisher and subscription QoS).
     public var qos: UInt8
     /// The retain flag of the delivered PUBLISH.

@@ -154,6 +154,7 @@ private final class ProbeRecorder: MosquittoClientDelegate {
     package func mosquittoDidReceive(
         topic: UnsafeRawBufferPointer,
         payload: UnsafeRawBufferPointer,
+        properties: UnsafeRawBufferPointer,
         qos: Int,
         retain: Bool,
         messageID: Int

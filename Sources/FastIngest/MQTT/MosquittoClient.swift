@@ -51,6 +51,11 @@ package struct MosquittoOptions: Sendable {
     package var tlsInsecure: Bool
     package var receiveMaximum: Int
     package var will: Will?
+
+    /// The MQTT 5 Session Expiry Interval sent in CONNECT: 0 with a clean session (the session ends with the
+    /// connection), otherwise 0xFFFFFFFF, which MQTT 5 defines as "never expires" — what `clean_session: false` means
+    /// in MQTT 3.1.1, so a persistent session behaves the same in both versions.
+    package var sessionExpiryInterval: UInt32 { cleanSession ? 0 : .max }
 }
 
 /// The events a `MosquittoClient` reports, always on the thread that drives the handle.
@@ -61,10 +66,12 @@ package protocol MosquittoClientDelegate: AnyObject {
     func mosquittoDidDisconnect(code: Int, description: String)
     /// A SUBACK arrived: one granted QoS (or MQTT 5 reason code ≥ 0x80) per requested filter.
     func mosquittoDidSubscribe(messageID: Int, granted: [Int])
-    /// A PUBLISH arrived. The buffers are valid only during the call.
+    /// A PUBLISH arrived. The buffers are valid only during the call. `properties` holds its MQTT 5 properties as an
+    /// ``MQTTPropertyBlock`` (empty when it has none, and always before MQTT 5).
     func mosquittoDidReceive(
         topic: UnsafeRawBufferPointer,
         payload: UnsafeRawBufferPointer,
+        properties: UnsafeRawBufferPointer,
         qos: Int,
         retain: Bool,
         messageID: Int
@@ -107,6 +114,9 @@ package final class MosquittoClient {
     private let options: MosquittoOptions
     /// The receiver of events; unowned because the delegate owns this client.
     package unowned(unsafe) var delegate: (any MosquittoClientDelegate)?
+    /// The current message's properties as an `MQTTPropertyBlock`, rebuilt for every message in place (it grows only
+    /// when a message carries more property bytes than any before).
+    private var propertyBlock: [UInt8] = []
 
     /// Creates and configures the handle. Throws a description of the first option libmosquitto rejected.
     package init(options: MosquittoOptions) throws(MQTTError) {
@@ -116,6 +126,7 @@ package final class MosquittoClient {
         }
         self.handle = handle
         self.options = options
+        propertyBlock.reserveCapacity(4096)
         mosquitto_user_data_set(handle, Unmanaged.passUnretained(self).toOpaque())
         try configure()
     }
@@ -193,20 +204,120 @@ package final class MosquittoClient {
             let values = (0..<Int(count)).map { Int(granted![$0]) }
             client.delegate?.mosquittoDidSubscribe(messageID: Int(mid), granted: values)
         }
-        mosquitto_message_callback_set(handle) { _, userdata, message in
+        // The v5 callback runs for every protocol version; before MQTT 5 its property list is always nil.
+        mosquitto_message_v5_callback_set(handle) { _, userdata, message, properties in
             guard let client = MosquittoClient.from(userdata), let message else { return }
-            let m = message.pointee
-            let topicLength = strlen(m.topic)
-            client.delegate?.mosquittoDidReceive(
-                topic: UnsafeRawBufferPointer(start: m.topic, count: topicLength),
+            client.deliver(message.pointee, properties: properties)
+        }
+        setLibraryLogging(true)
+    }
+
+    private func deliver(_ m: mosquitto_message, properties: OpaquePointer?) {
+        propertyBlock.removeAll(keepingCapacity: true)
+        if let properties { collect(properties) }
+        propertyBlock.withUnsafeBytes { block in
+            delegate?.mosquittoDidReceive(
+                topic: UnsafeRawBufferPointer(start: m.topic, count: strlen(m.topic)),
                 payload: UnsafeRawBufferPointer(start: m.payload, count: Int(m.payloadlen)),
+                properties: block,
                 qos: Int(m.qos),
                 retain: m.retain,
                 messageID: Int(m.mid)
             )
         }
-        setLibraryLogging(true)
     }
+
+    /// Serialises the PUBLISH properties the gateway keeps into `propertyBlock`, in arrival order (user properties
+    /// keep their order and duplicates; a repeated single-valued property, a protocol error, keeps its first value).
+    ///
+    /// Integers are read in place. libmosquitto's API hands out string and binary values only as `malloc`ed copies
+    /// (freed at once here): that is the one per-message allocation, paid only by messages that carry such a
+    /// property, on top of the allocations libmosquitto makes for every message it parses.
+    private func collect(_ list: OpaquePointer) {
+        var seen: UInt8 = 0
+        var property: OpaquePointer? = list
+        while let current = property {
+            property = mosquitto_property_next(current)
+            let identifier = mosquitto_property_identifier(current)
+            switch identifier {
+            case Self.userProperty:
+                var name: UnsafeMutablePointer<CChar>?
+                var value: UnsafeMutablePointer<CChar>?
+                defer {
+                    free(name)
+                    free(value)
+                }
+                guard mosquitto_property_read_string_pair(current, identifier, &name, &value, false) != nil,
+                    let name, let value
+                else { continue }
+                // MQTT strings cannot hold U+0000 (libmosquitto rejects a packet that has one): strlen is exact.
+                MQTTPropertyBlock.appendUserProperty(
+                    name: UnsafeRawBufferPointer(start: name, count: strlen(name)),
+                    value: UnsafeRawBufferPointer(start: value, count: strlen(value)),
+                    to: &propertyBlock
+                )
+            case Self.contentType, Self.responseTopic:
+                guard first(identifier, &seen) else { continue }
+                var value: UnsafeMutablePointer<CChar>?
+                defer { free(value) }
+                guard mosquitto_property_read_string(current, identifier, &value, false) != nil, let value else {
+                    continue
+                }
+                let bytes = UnsafeRawBufferPointer(start: value, count: strlen(value))
+                if identifier == Self.contentType {
+                    MQTTPropertyBlock.appendContentType(bytes, to: &propertyBlock)
+                } else {
+                    MQTTPropertyBlock.appendResponseTopic(bytes, to: &propertyBlock)
+                }
+            case Self.correlationData:
+                guard first(identifier, &seen) else { continue }
+                var value: UnsafeMutableRawPointer?
+                var length: UInt16 = 0
+                defer { free(value) }
+                guard mosquitto_property_read_binary(current, identifier, &value, &length, false) != nil, let value
+                else { continue }
+                MQTTPropertyBlock.appendCorrelationData(
+                    UnsafeRawBufferPointer(start: value, count: Int(length)),
+                    to: &propertyBlock
+                )
+            case Self.messageExpiryInterval:
+                var seconds: UInt32 = 0
+                guard first(identifier, &seen),
+                    mosquitto_property_read_int32(current, identifier, &seconds, false) != nil
+                else { continue }
+                MQTTPropertyBlock.appendMessageExpiryInterval(seconds, to: &propertyBlock)
+            case Self.payloadFormatIndicator:
+                var indicator: UInt8 = 0
+                guard first(identifier, &seen),
+                    mosquitto_property_read_byte(current, identifier, &indicator, false) != nil
+                else { continue }
+                MQTTPropertyBlock.appendPayloadFormatIndicator(indicator, to: &propertyBlock)
+            default:
+                continue  // topic alias, subscription identifier: transport details, not message data
+            }
+        }
+    }
+
+    /// Marks `identifier` (a property id below 32) as seen; false when it was seen before.
+    private func first(_ identifier: Int32, _ seen: inout UInt8) -> Bool {
+        let bit: UInt8
+        switch identifier {
+        case Self.contentType: bit = 1
+        case Self.responseTopic: bit = 2
+        case Self.correlationData: bit = 4
+        case Self.messageExpiryInterval: bit = 8
+        default: bit = 16
+        }
+        defer { seen |= bit }
+        return seen & bit == 0
+    }
+
+    private static let userProperty = Int32(MQTT_PROP_USER_PROPERTY.rawValue)
+    private static let contentType = Int32(MQTT_PROP_CONTENT_TYPE.rawValue)
+    private static let responseTopic = Int32(MQTT_PROP_RESPONSE_TOPIC.rawValue)
+    private static let correlationData = Int32(MQTT_PROP_CORRELATION_DATA.rawValue)
+    private static let messageExpiryInterval = Int32(MQTT_PROP_MESSAGE_EXPIRY_INTERVAL.rawValue)
+    private static let payloadFormatIndicator = Int32(MQTT_PROP_PAYLOAD_FORMAT_INDICATOR.rawValue)
 
     /// Installs or removes the library's log callback. With a callback installed libmosquitto formats (malloc +
     /// vsnprintf) a debug line for every packet, so the driver keeps it only while connecting, where TLS failures
@@ -238,11 +349,36 @@ package final class MosquittoClient {
     }
 
     /// Opens the TCP (and TLS) connection and queues CONNECT. Blocking for name resolution and TCP connect.
+    ///
+    /// With MQTT 5 the CONNECT carries Session Expiry Interval (``MosquittoOptions/sessionExpiryInterval``) and
+    /// Receive Maximum (`receiveMaximum`, the broker's in-flight window towards this client). libmosquitto keeps a
+    /// copy of these properties and sends them again on every `reconnect()`.
     package func connect() -> MosquittoResult {
-        MosquittoResult(mosquitto_connect(handle, options.host, Int32(options.port), Int32(options.keepAliveSeconds)))
+        let host = options.host
+        let port = Int32(options.port)
+        let keepAlive = Int32(options.keepAliveSeconds)
+        guard options.protocolVersion == .v5 else {
+            return MosquittoResult(mosquitto_connect(handle, host, port, keepAlive))
+        }
+        var properties: OpaquePointer?
+        defer { mosquitto_property_free_all(&properties) }
+        let expiry = mosquitto_property_add_int32(
+            &properties,
+            Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue),
+            options.sessionExpiryInterval
+        )
+        guard expiry == Int32(MOSQ_ERR_SUCCESS.rawValue) else { return MosquittoResult(expiry) }
+        let receiveMaximum = mosquitto_property_add_int16(
+            &properties,
+            Int32(MQTT_PROP_RECEIVE_MAXIMUM.rawValue),
+            UInt16(clamping: options.receiveMaximum)
+        )
+        guard receiveMaximum == Int32(MOSQ_ERR_SUCCESS.rawValue) else { return MosquittoResult(receiveMaximum) }
+        return MosquittoResult(mosquitto_connect_bind_v5(handle, host, port, keepAlive, nil, properties))
     }
 
-    /// Re-opens the connection with the same options. Held (unsent) packets are dropped by libmosquitto.
+    /// Re-opens the connection with the same options (and MQTT 5 CONNECT properties). Held (unsent) packets are
+    /// dropped by libmosquitto.
     package func reconnect() -> MosquittoResult {
         MosquittoResult(mosquitto_reconnect(handle))
     }

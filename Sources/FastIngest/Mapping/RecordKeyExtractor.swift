@@ -7,7 +7,7 @@
 /// | `none` | no key |
 /// | `topic` | the MQTT topic bytes |
 /// | `json:FIELD` | the top-level member `FIELD` of a payload that is a JSON object (below) |
-/// | `property:NAME` | no key yet: MQTT 5 user properties are not delivered to the gateway so far |
+/// | `property:NAME` | the value (UTF-8 bytes) of the message's first MQTT 5 user property `NAME`; none without one |
 ///
 /// For `json:FIELD` the payload is validated as serde_json would (`serde_json::from_slice::<Value>`) and searched
 /// without building a tree:
@@ -27,7 +27,7 @@ public struct RecordKeyExtractor: Sendable {
     /// The spec this extractor was built from.
     public let spec: RecordKeySpec
 
-    /// The UTF-8 bytes of the `json:` member name (empty for other specs).
+    /// The UTF-8 bytes of the `json:` member name or the `property:` user property name (empty for other specs).
     private let fieldName: [UInt8]
     /// Scratch storage for re-serialising object and array values.
     private var canonicalizer = JSONCanonicalizer()
@@ -35,18 +35,19 @@ public struct RecordKeyExtractor: Sendable {
     /// Creates an extractor for `spec`.
     public init(_ spec: RecordKeySpec) {
         self.spec = spec
-        if case .jsonField(let name) = spec {
-            self.fieldName = Array(name.utf8)
-        } else {
-            self.fieldName = []
+        switch spec {
+        case .jsonField(let name), .property(let name): self.fieldName = Array(name.utf8)
+        case .none, .topic: self.fieldName = []
         }
     }
 
-    /// Appends the key of a message on MQTT topic `topic` with payload `payload` to `out` and returns true, or
-    /// appends nothing and returns false when the message has no key.
+    /// Appends the key of a message on MQTT topic `topic` with payload `payload` and MQTT 5 properties `properties`
+    /// (an ``MQTTPropertyBlock``, empty when it has none) to `out` and returns true, or appends nothing and returns
+    /// false when the message has no key.
     public mutating func appendKey(
         topic: UnsafeRawBufferPointer,
         payload: UnsafeRawBufferPointer,
+        properties: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
         into out: inout [UInt8]
     ) -> Bool {
         switch spec {
@@ -58,8 +59,12 @@ public struct RecordKeyExtractor: Sendable {
         case .jsonField:
             return appendJSONField(payload, into: &out)
         case .property:
-            // MQTT 5 user properties are not passed along by the MQTT layer yet.
-            return false
+            let value = fieldName.withUnsafeBytes { name in
+                MQTTPropertyBlock.firstUserProperty(named: name, in: properties)
+            }
+            guard let value else { return false }
+            out.append(contentsOf: value)
+            return true
         }
     }
 

@@ -64,6 +64,8 @@ public final class IngestCounters: Sendable {
     package let rivvenDisconnects = Atomic<UInt64>(0)
     /// New producer ids taken after UNKNOWN_PRODUCER_ID / PRODUCER_FENCED / sequence disagreement.
     package let rivvenProducerResets = Atomic<UInt64>(0)
+    /// Receive → durable latency of every written message (the writer thread records one value per message).
+    package let endToEndLatency = LatencyHistogram()
 
     /// Creates zeroed counters.
     public init() {}

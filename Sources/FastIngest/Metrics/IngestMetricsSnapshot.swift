@@ -46,6 +46,10 @@ public struct IngestMetricsSnapshot: Sendable, Equatable {
     public var ringDepth: UInt64 = 0
     /// Gauge: messages taken but not yet durable (their acknowledgements are held).
     public var unacknowledgedInFlight: UInt64 = 0
+    /// Gauge: bytes in the local log segments (all sources).
+    public var logBytes: UInt64 = 0
+    /// Receive → durable latency per written message (power-of-two microsecond buckets).
+    public var endToEndLatency = LatencyDistribution()
 
     /// Creates a zero snapshot.
     public init() {}
@@ -100,9 +104,15 @@ public struct IngestMetricsSnapshot: Sendable, Equatable {
             ("rivven_disconnects", rivvenDisconnects),
             ("rivven_producer_resets", rivvenProducerResets),
             ("rivven_connected", rivvenConnected), ("forwarder_lag_records", forwarderLagRecords),
-            ("forwarder_oldest_pending_age_ms", forwarderOldestPendingAgeMs),
+            ("forwarder_oldest_pending_age_ms", forwarderOldestPendingAgeMs), ("log_bytes", logBytes),
+            ("end_to_end_latency_count", endToEndLatency.count),
         ]
-        return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+        // Upper-bound estimates (the upper edge of a power-of-two bucket); absent until a message was written.
+        let quantiles: [(String, Double)] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999)]
+        let latency = quantiles.compactMap { name, quantile in
+            endToEndLatency.quantileMicroseconds(quantile).map { ("end_to_end_latency_\(name)_us", $0) }
+        }
+        return "{" + (fields + latency).map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
     }
 }
 
@@ -155,6 +165,7 @@ extension IngestCounters {
         s.rivvenConnectFailures = take(rivvenConnectFailures)
         s.rivvenDisconnects = take(rivvenDisconnects)
         s.rivvenProducerResets = take(rivvenProducerResets)
+        s.endToEndLatency = endToEndLatency.distribution(reset: reset)
         return s
     }
 }

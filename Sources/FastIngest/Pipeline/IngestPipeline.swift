@@ -19,11 +19,30 @@ public final class IngestPipeline: Sendable {
     private let logger: Logger
     /// The hot-path counters of this pipeline.
     public let counters = IngestCounters()
-    private let connections: Mutex<[MQTTConnection]> = Mutex([])
+    private let connections: Mutex<[(connection: MQTTConnection, status: ConnectionStatus)]> = Mutex([])
     private let rings: Mutex<[MessageRing]> = Mutex([])
-    private let forwarders: Mutex<[RivvenForwarder]> = Mutex([])
+    private let forwarders: Mutex<[(source: String, forwarder: RivvenForwarder)]> = Mutex([])
+    private let writers: Mutex<[(source: String, writer: LogWriter)]> = Mutex([])
+    /// The last reason a source's log could not be written, for `/ready` (set on a failure, which is rare).
+    private let writeFailures: Mutex<[String: String]> = Mutex([:])
     private let fatal: Mutex<String?> = Mutex(nil)
+    private let stopping = Atomic<Bool>(false)
     private let done = WakePipe()
+
+    /// What readiness needs to know of one connection besides its own flags.
+    private final class ConnectionStatus: Sendable {
+        let source: String
+        let index: Int
+        let requestedQoS: Int
+        /// The last SUBACK granted some filter a lower QoS than requested.
+        let downgraded = Atomic<Bool>(false)
+
+        init(source: String, index: Int, requestedQoS: Int) {
+            self.source = source
+            self.index = index
+            self.requestedQoS = requestedQoS
+        }
+    }
 
     /// Creates a pipeline; nothing runs until `run()`.
     public init(configuration: IngestConfiguration, sink: IngestSink, logger: Logger) {
@@ -42,7 +61,10 @@ public final class IngestPipeline: Sendable {
             let published = ring.publishedCountObserved
             snapshot.unacknowledgedInFlight += published > durable ? published - durable : 0
         }
-        let forwarding = forwarders.withLock { $0 }
+        for (_, writer) in writers.withLock({ $0 }) {
+            snapshot.logBytes += UInt64(max(0, writer.logBytes.load(ordering: .relaxed)))
+        }
+        let forwarding = forwarders.withLock { $0.map(\.forwarder) }
         if !forwarding.isEmpty {
             snapshot.rivvenConnected = forwarding.allSatisfy { $0.isConnected.load(ordering: .relaxed) } ? 1 : 0
             let nowMicros = WallClockTime.now().nanosecondsSinceEpoch / 1000
@@ -62,10 +84,51 @@ public final class IngestPipeline: Sendable {
         return snapshot
     }
 
-    /// Whether every connection is up and subscribed (readiness).
+    /// Whether the pipeline ingests (``readiness()`` has no reason against it).
     public var isReady: Bool {
-        connections.withLock { list in !list.isEmpty && list.allSatisfy { $0.isConnected && $0.isSubscribed } }
-            && forwarders.withLock { $0.allSatisfy { $0.isConnected.load(ordering: .relaxed) } }
+        readiness().ready
+    }
+
+    /// Whether the pipeline ingests (SPEC §7 `/ready`): every connection is up and subscribed at the requested QoS,
+    /// and every sink accepts writes (the log is writable and not full, Rivven connected when configured). Otherwise
+    /// the reasons, one per problem, each naming its part (`mqtt:`, `log:`, `rivven:`, `pipeline:`).
+    public func readiness() -> (ready: Bool, reasons: [String]) {
+        var reasons: [String] = []
+        if let message = fatal.withLock({ $0 }) {
+            reasons.append("pipeline: stopped on a fatal error: \(message)")
+        } else if stopping.load(ordering: .relaxed) {
+            reasons.append("pipeline: stopping")
+        }
+        let list = connections.withLock { $0 }
+        if list.isEmpty && reasons.isEmpty {
+            reasons.append("pipeline: starting")
+        }
+        for (connection, status) in list {
+            let which = "source \(status.source), connection \(status.index)"
+            if !connection.isConnected {
+                reasons.append("mqtt: not connected (\(which))")
+            } else if !connection.isSubscribed {
+                reasons.append("mqtt: connected, not yet subscribed (\(which))")
+            } else if status.downgraded.load(ordering: .relaxed) {
+                reasons.append(
+                    "mqtt: subscription not granted at requested QoS \(status.requestedQoS) (\(which))"
+                )
+            }
+        }
+        let failures = writeFailures.withLock { $0 }
+        for (source, writer) in writers.withLock({ $0 }) {
+            if writer.isFailing.load(ordering: .relaxed) {
+                let cause = failures[source].map { ": \($0)" } ?? ""
+                reasons.append("log: not writable (source \(source))\(cause)")
+            }
+            if writer.isFull.load(ordering: .relaxed) {
+                reasons.append("log: full (log.max_bytes), waiting for Rivven (source \(source))")
+            }
+        }
+        for (source, forwarder) in forwarders.withLock({ $0 }) where !forwarder.isConnected.load(ordering: .relaxed) {
+            reasons.append("rivven: not connected (source \(source))")
+        }
+        return (reasons.isEmpty, reasons)
     }
 
     /// Runs until `stop()` or a fatal error; then drains and disconnects every connection.
@@ -85,7 +148,6 @@ public final class IngestPipeline: Sendable {
             stop()
             throw error
         }
-        connections.withLock { $0 = created }
         done.wait(timeoutMilliseconds: -1)
         logger.info("stopping: draining, acknowledging and disconnecting")
         for connection in created { connection.stop() }
@@ -244,9 +306,10 @@ public final class IngestPipeline: Sendable {
                 fsync: configuration.log.fsync,
                 counters: counters,
                 link: link
-            ) { event in
+            ) { [weak self] event in
                 switch event {
                 case .writeFailed(let reason):
+                    self?.writeFailures.withLock { $0[source.name] = reason }
                     sourceLogger.error(
                         "cannot write the local log: \(reason); holding acknowledgements and retrying until it recovers"
                     )
@@ -273,10 +336,11 @@ public final class IngestPipeline: Sendable {
             }
             writer.start()
             writers.append(writer)
+            self.writers.withLock { $0.append((source.name, writer)) }
             if let forwarder {
                 forwarder.start()
                 forwarding.append(forwarder)
-                self.forwarders.withLock { $0.append(forwarder) }
+                self.forwarders.withLock { $0.append((source.name, forwarder)) }
             }
             for (connection, _) in pending {
                 do throws(MQTTError) {
@@ -405,33 +469,48 @@ public final class IngestPipeline: Sendable {
         return sourceLogger
     }
 
+    /// A connection for `source`, listed for readiness from now on.
     private func makeConnection(
         _ source: SourceConfiguration,
         index: Int,
         handler: any MQTTMessageHandler,
         logger: Logger
     ) -> MQTTConnection {
-        MQTTConnection(
+        let status = ConnectionStatus(
+            source: source.name,
+            index: index,
+            requestedQoS: Int(source.mqtt.qos.rawValue)
+        )
+        let connection = MQTTConnection(
             configuration: source.mqtt,
             index: index,
             handler: handler,
             counters: counters,
             logger: logger
         ) { [weak self] event in
-            self?.handle(event)
+            self?.handle(event, status: status)
         }
+        connections.withLock { $0.append((connection, status)) }
+        return connection
     }
 
-    private func handle(_ event: MQTTConnectionEvent) {
-        if case .fatal(let error) = event {
+    private func handle(_ event: MQTTConnectionEvent, status: ConnectionStatus) {
+        switch event {
+        case .subscribed(let granted):
+            // A refused filter (0x80) is fatal and reported as such; a lower grant keeps the pipeline not ready.
+            status.downgraded.store(granted.contains { $0 < status.requestedQoS }, ordering: .relaxed)
+        case .fatal(let error):
             logger.error("\(error.message)")
             fatal.withLock { if $0 == nil { $0 = error.message } }
             stop()
+        default:
+            break
         }
     }
 
     /// Asks the pipeline to stop (signal handlers call this). Safe from any thread, any number of times.
     public func stop() {
+        stopping.store(true, ordering: .relaxed)
         done.signal()
     }
 }

@@ -5,7 +5,9 @@ import Synchronization
 final class JSONLineHandler: MQTTMessageHandler {
     private var encoder: EnvelopeEncoder
     private let format: RecordFormat
-    private let key: RecordKeySpec
+    /// The record key of `format: raw` lines, as the log would store it.
+    private var keyExtractor: RecordKeyExtractor
+    private var keyBuffer: [UInt8] = []
     private let output: LineOutput
     private let counters: IngestCounters
     private let onWriteError: (Int32) -> Void
@@ -33,7 +35,8 @@ final class JSONLineHandler: MQTTMessageHandler {
             includeMetadata: mqtt.includeMetadata
         )
         self.format = mqtt.format
-        self.key = mqtt.key
+        self.keyExtractor = RecordKeyExtractor(mqtt.key)
+        keyBuffer.reserveCapacity(512)
         self.output = output
         self.counters = counters
         self.onWriteError = onWriteError
@@ -49,6 +52,7 @@ final class JSONLineHandler: MQTTMessageHandler {
             encoder.encode(
                 topic: message.topic,
                 payload: message.payload,
+                properties: message.properties,
                 qos: message.qos,
                 retain: message.retain,
                 pkid: message.packetID,
@@ -66,7 +70,9 @@ final class JSONLineHandler: MQTTMessageHandler {
         }
     }
 
-    /// `{"ts":…,"topic":…,"qos":…,"retain":…,"key":…,"value":…}` with `value_b64`/`key_b64` for non-UTF-8 bytes.
+    /// `{"ts":…,"topic":…,"qos":…,"retain":…,"key":…,"value":…}` with `value_b64`/`key_b64` for non-UTF-8 bytes; the
+    /// key is the one `key:` gives (topic, `json:FIELD`, `property:NAME`), `null` for none. As in the log, the MQTT 5
+    /// properties are not part of a raw value.
     private func appendRawLine(_ message: MQTTInboundMessage, at time: WallClockTime) {
         buffer.append(contentsOf: #"{"ts":""#.utf8)
         RFC3339.append(time, zulu: true, to: &buffer)
@@ -75,9 +81,15 @@ final class JSONLineHandler: MQTTMessageHandler {
         buffer.append(contentsOf: #","qos":"#.utf8)
         buffer.append(UInt8(ascii: "0") + message.qos)
         buffer.append(contentsOf: message.retain ? #","retain":true"#.utf8 : #","retain":false"#.utf8)
-        // `json:FIELD` and `property:NAME` keys belong to the Rivven record mapper; this line shows the topic key only.
-        if case .topic = key {
-            appendBytesField("key", message.topic)
+        keyBuffer.removeAll(keepingCapacity: true)
+        let hasKey = keyExtractor.appendKey(
+            topic: message.topic,
+            payload: message.payload,
+            properties: message.properties,
+            into: &keyBuffer
+        )
+        if hasKey {
+            keyBuffer.withUnsafeBytes { appendBytesField("key", $0) }
         } else {
             buffer.append(contentsOf: #","key":null"#.utf8)
         }

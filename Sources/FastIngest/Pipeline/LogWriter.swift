@@ -8,7 +8,7 @@ import Synchronization
 /// it succeeds, while the full rings push back on the brokers.
 final class LogWriter: @unchecked Sendable {
     // @unchecked: everything mutable is used by the writer thread only; other threads touch `stopRequested`,
-    // `signal` and `failing`, which are atomic or Sendable.
+    // `signal` and the published state (`isFailing`, `isFull`, `logBytes`), which are atomic or Sendable.
 
     /// One connection's ring and how its records are encoded.
     final class Source {
@@ -65,11 +65,19 @@ final class LogWriter: @unchecked Sendable {
     /// How long a stop waits for a failing log to recover before abandoning what is unwritten.
     static let stopGraceNanoseconds: Int64 = 8_000_000_000
     private var thread: DriverThread?
+    /// Published for readiness: the last write or sync of the log failed and has not succeeded since.
+    let isFailing = Atomic<Bool>(false)
+    /// Published for readiness: the log is at `log.max_bytes` with records Rivven has not acknowledged.
+    let isFull = Atomic<Bool>(false)
+    /// Published for the metrics: bytes in the log's segments (`LocalLog.totalBytes`, owned by this thread).
+    let logBytes = Atomic<Int64>(0)
 
     private var accumulator: BatchAccumulator
     private var batch: [UInt8] = []
     private var batchFirstOffset: UInt64
     private var batchReceivedAtSum: Int64 = 0
+    /// Receive time (µs) of each record of the open batch, for the latency histogram; preallocated, never grows.
+    private var batchReceivedAt: [Int64] = []
     private var lastSync: Int64 = 0
     /// Ring positions written but waiting for an `interval:MS` sync before they count as durable.
     private var unsyncedTails: [UInt64]
@@ -110,6 +118,9 @@ final class LogWriter: @unchecked Sendable {
         self.unsyncedTails = sources.map { _ in 0 }
         // One batch plus the largest record that may overshoot it.
         self.batch.reserveCapacity(batch.maxBytes + 2 * 1024 * 1024)
+        // A batch closes at max_messages records, so this never reallocates.
+        self.batchReceivedAt.reserveCapacity(batch.maxMessages)
+        self.logBytes.store(log.totalBytes, ordering: .relaxed)
     }
 
     /// Starts the writer thread.
@@ -149,6 +160,7 @@ final class LogWriter: @unchecked Sendable {
             if log.isFull {
                 if !reportedFull {
                     reportedFull = true
+                    isFull.store(true, ordering: .relaxed)
                     onEvent(.logFull(log.totalBytes))
                 }
                 if stopping {
@@ -162,6 +174,7 @@ final class LogWriter: @unchecked Sendable {
                 }
             } else if reportedFull {
                 reportedFull = false
+                isFull.store(false, ordering: .relaxed)
                 onEvent(.logFullCleared)
             }
             // Fill the batch round-robin across connections, one message at a time per turn so none starves.
@@ -211,11 +224,13 @@ final class LogWriter: @unchecked Sendable {
         let result = source.ring.consume { message in
             qos = message.qos
             receivedAt = message.receivedAt
-            // The key is computed here, where the raw payload is at hand (`json:FIELD`), and stored in the log.
+            // The key is computed here, where the raw payload (`json:FIELD`) and the MQTT 5 properties
+            // (`property:NAME`) are at hand, and stored in the log.
             source.keyBuffer.removeAll(keepingCapacity: true)
             let hasKey = source.keyExtractor.appendKey(
                 topic: message.topic,
                 payload: message.payload,
+                properties: message.properties,
                 into: &source.keyBuffer
             )
             let record = source.keyBuffer.withUnsafeBytes { key in
@@ -235,6 +250,7 @@ final class LogWriter: @unchecked Sendable {
                 source.encoder.encode(
                     topic: message.topic,
                     payload: message.payload,
+                    properties: message.properties,
                     qos: message.qos,
                     retain: message.retain,
                     pkid: Int(message.packetID),
@@ -256,6 +272,7 @@ final class LogWriter: @unchecked Sendable {
         guard result == true else { return false }
         accumulator.add(size: batch.count - start, qos: qos, now: now)
         batchReceivedAtSum &+= receivedAt / 1000
+        batchReceivedAt.append(receivedAt / 1000)
         source.writtenTail = source.ring.consumedCount
         return true
     }
@@ -289,7 +306,10 @@ final class LogWriter: @unchecked Sendable {
                 // Never drop: report once, wait, retry the same batch at the same offset (e.g. until disk space
                 // returns). The rings fill meanwhile and push back on the brokers.
                 IngestCounters.bump(counters.writeErrors)
-                if failures == 0 { onEvent(.writeFailed("\(error)")) }
+                if failures == 0 {
+                    isFailing.store(true, ordering: .relaxed)
+                    onEvent(.writeFailed("\(error)"))
+                }
                 failures += 1
                 if stopRequested.load(ordering: .acquiring)
                     && Self.monotonicNow() > stopDeadline.load(ordering: .relaxed)
@@ -299,7 +319,10 @@ final class LogWriter: @unchecked Sendable {
                 signal.sleep(timeoutMilliseconds: Int32(min(1000, 10 << min(failures, 7))))
                 continue
             }
-            if failures > 0 { onEvent(.writeRecovered) }
+            if failures > 0 || isFailing.load(ordering: .relaxed) {
+                isFailing.store(false, ordering: .relaxed)
+                onEvent(.writeRecovered)
+            }
             break
         }
         let count = UInt64(accumulator.count)
@@ -310,6 +333,11 @@ final class LogWriter: @unchecked Sendable {
             counters.receiveLatencyMicros,
             by: UInt64(max(0, Int64(count) * durableNow - batchReceivedAtSum))
         )
+        for receivedAt in batchReceivedAt {
+            counters.endToEndLatency.record(microseconds: UInt64(max(0, durableNow - receivedAt)))
+        }
+        batchReceivedAt.removeAll(keepingCapacity: true)
+        logBytes.store(log.totalBytes, ordering: .relaxed)
         batchFirstOffset += count
         batch.removeAll(keepingCapacity: true)
         accumulator.reset()
@@ -327,6 +355,7 @@ final class LogWriter: @unchecked Sendable {
     private func abandonUnwritten() {
         var lost = UInt64(accumulator.count)
         accumulator.reset()
+        batchReceivedAt.removeAll(keepingCapacity: true)
         var qos0: UInt64 = 0
         for source in sources {
             while source.ring.consume(
@@ -347,9 +376,11 @@ final class LogWriter: @unchecked Sendable {
         do {
             try log.sync()
             lastSync = Self.monotonicNow()
+            isFailing.store(false, ordering: .relaxed)
             publishDurable()
         } catch {
             IngestCounters.bump(counters.writeErrors)
+            isFailing.store(true, ordering: .relaxed)
             onEvent(.writeFailed("\(error)"))
         }
     }
@@ -383,6 +414,7 @@ final class LogWriter: @unchecked Sendable {
         guard acknowledged != lastAcknowledged else { return }
         lastAcknowledged = acknowledged
         log.noteForwarded(acknowledged)
+        logBytes.store(log.totalBytes, ordering: .relaxed)
         var released: [UInt64]?
         while heldHead < heldForRivven.count && heldForRivven[heldHead].end <= acknowledged {
             released = heldForRivven[heldHead].tails

@@ -70,6 +70,7 @@ final class RingHandler: MQTTMessageHandler {
             let result = ring.push(
                 topic: message.topic,
                 payload: message.payload,
+                properties: message.properties,
                 qos: message.qos,
                 retain: message.retain,
                 packetID: UInt16(truncatingIfNeeded: message.packetID),

@@ -1,8 +1,9 @@
 package import Synchronization
 
 /// A single-producer/single-consumer queue of MQTT messages between one MQTT driver thread (the producer) and the
-/// writer thread (the consumer). Capacity is fixed in messages (a power of two) and in payload bytes: topic and
-/// payload are copied once into a preallocated byte arena, so pushing allocates nothing and takes no lock.
+/// writer thread (the consumer). Capacity is fixed in messages (a power of two) and in bytes: topic, MQTT 5 property
+/// block and payload are copied once, contiguously, into a preallocated byte arena, so pushing allocates nothing and
+/// takes no lock. All three count against the arena.
 ///
 /// Indices are monotonic `UInt64` counters masked into the slot array. The consumer advances `consumed` with a
 /// compare-and-swap, one message at a time, because under `drop_oldest` the producer may also advance it to discard
@@ -11,10 +12,12 @@ public final class MessageRing: @unchecked Sendable {
     // @unchecked: `slots` and `arena` are raw storage whose regions are handed between the two threads by the
     // acquire/release protocol on `published` and `consumed`; producer-only state is touched by the producer only.
 
-    /// One queued message. `receivedAt` is CLOCK_REALTIME nanoseconds.
+    /// One queued message: in the arena at `arenaOffset`, its topic, then its property block, then its payload.
+    /// `receivedAt` is CLOCK_REALTIME nanoseconds.
     struct Slot {
         var arenaOffset: Int = 0
         var topicLength: Int = 0
+        var propertiesLength: Int = 0
         var payloadLength: Int = 0
         /// Arena bytes this message holds, including any wasted tail before a wrap.
         var cost: Int = 0
@@ -30,6 +33,8 @@ public final class MessageRing: @unchecked Sendable {
         public var topic: UnsafeRawBufferPointer
         /// Payload bytes.
         public var payload: UnsafeRawBufferPointer
+        /// MQTT 5 properties as an ``MQTTPropertyBlock`` (empty when none).
+        public var properties: UnsafeRawBufferPointer
         /// Delivered QoS.
         public var qos: UInt8
         /// Retain flag.
@@ -57,6 +62,8 @@ public final class MessageRing: @unchecked Sendable {
     public let slotCount: Int
     /// Arena size in bytes.
     public let arenaCapacity: Int
+    /// An empty ring whose next message would start at or past this arena offset starts again at 0 (see `push`).
+    private let rewindThreshold: Int
     private let mask: UInt64
     private let slots: UnsafeMutablePointer<Slot>
     private let arena: UnsafeMutableRawPointer
@@ -89,6 +96,7 @@ public final class MessageRing: @unchecked Sendable {
         slots = .allocate(capacity: count)
         slots.initialize(repeating: Slot(), count: count)
         arena = .allocate(byteCount: bytes, alignment: 64)
+        rewindThreshold = min(1 << 20, max(bytes / 16, 4096))
     }
 
     deinit {
@@ -105,7 +113,7 @@ public final class MessageRing: @unchecked Sendable {
     /// Messages published so far, readable from any thread (metrics).
     public var publishedCountObserved: UInt64 { published.load(ordering: .acquiring) }
 
-    /// Whether a message of `bytes` (topic + payload) would fit now without dropping anything.
+    /// Whether a message of `bytes` (topic + properties + payload) would fit now without dropping anything.
     public func hasRoom(forBytes bytes: Int) -> Bool {
         let tail = consumed.load(ordering: .acquiring)
         guard head - tail < UInt64(slotCount) else { return false }
@@ -122,11 +130,13 @@ public final class MessageRing: @unchecked Sendable {
         return position + length <= arenaCapacity ? length : (arenaCapacity - position) + length
     }
 
-    /// Copies a message in. `dropPolicy` applies to QoS 0 messages only; a QoS 1/2 message that does not fit
-    /// gets `.full`. `droppedOldest` counts older QoS 0 messages discarded to make room (`drop_oldest`).
+    /// Copies a message in. `properties` is its ``MQTTPropertyBlock`` (empty by default). `dropPolicy` applies to QoS 0
+    /// messages only; a QoS 1/2 message that does not fit gets `.full`. `droppedOldest` counts older QoS 0 messages
+    /// discarded to make room (`drop_oldest`).
     public func push(
         topic: UnsafeRawBufferPointer,
         payload: UnsafeRawBufferPointer,
+        properties: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
         qos: UInt8,
         retain: Bool,
         packetID: UInt16,
@@ -134,7 +144,7 @@ public final class MessageRing: @unchecked Sendable {
         dropPolicy: WhenFull,
         droppedOldest: inout Int
     ) -> PushResult {
-        let length = topic.count + payload.count
+        let length = topic.count + properties.count + payload.count
         guard length <= arenaCapacity else { return .tooLarge }
         while !hasRoom(forBytes: length) {
             switch dropPolicy {
@@ -149,14 +159,30 @@ public final class MessageRing: @unchecked Sendable {
             }
         }
         let position = Int(producedBytes % UInt64(arenaCapacity))
-        let cost = self.cost(for: length)
-        let offset = position + length <= arenaCapacity ? position : 0
+        var cost = self.cost(for: length)
+        var offset = position + length <= arenaCapacity ? position : 0
+        if offset >= rewindThreshold && consumed.load(ordering: .acquiring) == head {
+            // Empty ring: start again at the arena's beginning (the rest of the arena counts as padding until the
+            // consumer passes it). While the consumer keeps up, messages then stay in the first pages of the arena
+            // and the rest is never touched: resident memory follows the backlog, not `capacity_bytes`.
+            let rewound = arenaCapacity - position + length
+            if rewound <= freeBytes() {
+                offset = 0
+                cost = rewound
+            }
+        }
         let base = arena + offset
         if topic.count > 0 { base.copyMemory(from: topic.baseAddress!, byteCount: topic.count) }
-        if payload.count > 0 { (base + topic.count).copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
+        if properties.count > 0 {
+            (base + topic.count).copyMemory(from: properties.baseAddress!, byteCount: properties.count)
+        }
+        if payload.count > 0 {
+            (base + topic.count + properties.count).copyMemory(from: payload.baseAddress!, byteCount: payload.count)
+        }
         slots[Int(head & mask)] = Slot(
             arenaOffset: offset,
             topicLength: topic.count,
+            propertiesLength: properties.count,
             payloadLength: payload.count,
             cost: cost,
             receivedAt: receivedAt,
@@ -206,9 +232,11 @@ public final class MessageRing: @unchecked Sendable {
             guard tail < published.load(ordering: .acquiring) else { return nil }
             let slot = slots[Int(tail & mask)]
             let base = UnsafeRawPointer(arena + slot.arenaOffset)
+            let properties = base + slot.topicLength
             let message = Message(
                 topic: UnsafeRawBufferPointer(start: base, count: slot.topicLength),
-                payload: UnsafeRawBufferPointer(start: base + slot.topicLength, count: slot.payloadLength),
+                payload: UnsafeRawBufferPointer(start: properties + slot.propertiesLength, count: slot.payloadLength),
+                properties: UnsafeRawBufferPointer(start: properties, count: slot.propertiesLength),
                 qos: slot.qos,
                 retain: slot.retain,
                 packetID: slot.packetID,

@@ -152,7 +152,7 @@ extension ConfigTests {
         @Test func metricsListenForms() throws {
             for (text, expected) in [
                 ("off", nil), ("\"off\"", nil), ("0.0.0.0:9100", "0.0.0.0:9100"), ("\"[::1]:9464\"", "[::1]:9464"),
-                ("localhost:1", "localhost:1"),
+                ("localhost:1", "localhost:1"), ("127.0.0.1:0", "127.0.0.1:0"),
             ] as [(String, String?)] {
                 let yaml = ConfigFixture.connector(top: ["metrics:", "  listen: \(text)"])
                 let configuration = try #require(ConfigFixture.parse(yaml))
@@ -160,7 +160,7 @@ extension ConfigTests {
             }
         }
 
-        @Test(arguments: ["9464", "localhost", "localhost:0", "localhost:70000", ":9464", "::1:9464", "on"])
+        @Test(arguments: ["9464", "localhost", "localhost:-1", "localhost:70000", ":9464", "::1:9464", "on"])
         func badMetricsListen(_ text: String) {
             let yaml = ConfigFixture.connector(top: ["metrics:", "  listen: \"\(text)\""])
             #expect(ConfigFixture.problems(yaml).map(\.path) == ["metrics.listen"])

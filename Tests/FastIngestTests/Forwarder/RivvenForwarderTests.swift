@@ -6,7 +6,7 @@ import Testing
 
 /// The forwarder alone: records appended to a real local log, forwarded to the in-tree Rivven test server, with
 /// the server's faults and short tunables for the slow paths (keep-alive, refusals).
-@Suite("rivven forwarder", .timeLimit(.minutes(2)))
+@Suite("rivven forwarder", .timeLimit(.minutes(5)))
 struct RivvenForwarderTests {
     /// A forwarder over a fresh log, its events, and the server it talks to.
     final class Rig: @unchecked Sendable {
@@ -81,7 +81,7 @@ struct RivvenForwarderTests {
             link.publishDurable(log.nextOffset)
         }
 
-        func waitAcknowledged(_ offset: UInt64, timeout: Duration = .seconds(20)) async -> Bool {
+        func waitAcknowledged(_ offset: UInt64, timeout: Duration = .seconds(120)) async -> Bool {
             let deadline = ContinuousClock.now + timeout
             while ContinuousClock.now < deadline {
                 if link.acknowledged.load(ordering: .acquiring) >= offset { return true }
@@ -334,7 +334,7 @@ struct RivvenForwarderTests {
             counters: IngestCounters()
         ) { _ in }
         second.start()
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(120)
         while second.link.acknowledged.load(ordering: .acquiring) < 20 && ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(10))
         }

@@ -199,6 +199,32 @@ struct MappingKeyExtractorTests {
         #expect(property.spec == .property("device"))
     }
 
+    /// `property:NAME`: the first user property of that name, exact UTF-8 bytes; no key without one.
+    @Test func propertyKey() {
+        var extractor = RecordKeyExtractor(.property("device"))
+        func key(_ properties: [PropertyFixture], _ extractor: inout RecordKeyExtractor) -> [UInt8]? {
+            var out: [UInt8] = Array("keep".utf8)
+            let block = PropertyFixture.block(properties)
+            let found = Array("t".utf8).withUnsafeBytes { t in
+                Array(#"{"device":"json"}"#.utf8).withUnsafeBytes { p in
+                    block.withUnsafeBytes { b in extractor.appendKey(topic: t, payload: p, properties: b, into: &out) }
+                }
+            }
+            #expect(Array(out.prefix(4)) == Array("keep".utf8))
+            if !found { #expect(out.count == 4) }
+            return found ? Array(out.dropFirst(4)) : nil
+        }
+        #expect(key(PropertyFixture.full, &extractor) == Array("dev-1".utf8))
+        #expect(key([.user("device", "")], &extractor) == [])
+        #expect(key([.user("Device", "x"), .user("devices", "y"), .contentType("device")], &extractor) == nil)
+        #expect(key([], &extractor) == nil)
+        var unicode = RecordKeyExtractor(.property("naïve ключ"))
+        #expect(key(PropertyFixture.full, &unicode) == Array("wert \"ü\" \\ 🚀".utf8))
+        // A JSON payload member of that name is not a property.
+        var json = RecordKeyExtractor(.jsonField("device"))
+        #expect(key(PropertyFixture.full, &json) == Array("json".utf8))
+    }
+
     /// One extractor reused for many payloads (its scratch storage must not leak between calls).
     @Test func reuse() {
         var extractor = RecordKeyExtractor(.jsonField("id"))

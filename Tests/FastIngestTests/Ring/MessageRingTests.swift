@@ -55,6 +55,46 @@ struct MessageRingTests {
         return result == true ? out : nil
     }
 
+    private func push(
+        _ ring: MessageRing,
+        _ topic: String,
+        _ payload: [UInt8],
+        properties: [UInt8],
+        qos: UInt8 = 0,
+        policy: WhenFull = .block
+    ) -> MessageRing.PushResult {
+        var dropped = 0
+        return Array(topic.utf8).withUnsafeBytes { t in
+            payload.withUnsafeBytes { p in
+                properties.withUnsafeBytes { block in
+                    ring.push(
+                        topic: t,
+                        payload: p,
+                        properties: block,
+                        qos: qos,
+                        retain: false,
+                        packetID: 1,
+                        receivedAt: 0,
+                        dropPolicy: policy,
+                        droppedOldest: &dropped
+                    )
+                }
+            }
+        }
+    }
+
+    /// Pops one message as (topic, property block, payload).
+    private func popWithProperties(_ ring: MessageRing) -> (String, [UInt8], [UInt8])? {
+        var out: (String, [UInt8], [UInt8])?
+        let result = ring.consume { m in
+            out = (String(decoding: m.topic, as: UTF8.self), Array(m.properties), Array(m.payload))
+            return true
+        } rollback: {
+            out = nil
+        }
+        return result == true ? out : nil
+    }
+
     @Test func capacityRoundsUpToAPowerOfTwo() {
         #expect(MessageRing(messages: 1000, bytes: 4096).slotCount == 1024)
         #expect(MessageRing(messages: 1024, bytes: 4096).slotCount == 1024)
@@ -94,6 +134,49 @@ struct MessageRingTests {
             #expect(pop(ring)?.1 == payload)
             #expect(pop(ring)?.1 == payload.map { $0 &+ 1 })
         }
+    }
+
+    /// A consumer that keeps up keeps the messages in the first pages of the arena (resident memory follows the
+    /// backlog); with a backlog the whole arena is used, and the bytes stay exact either way.
+    @Test func anEmptyRingStartsAgainAtTheArenaBeginning() {
+        let ring = MessageRing(messages: 1024, bytes: 1 << 16)  // rewinds at offset 4096
+        var lowest = UInt.max
+        var highest: UInt = 0
+        func popTracking() -> [UInt8]? {
+            var payload: [UInt8]?
+            _ = ring.consume { message in
+                let address = UInt(bitPattern: message.topic.baseAddress!)
+                lowest = min(lowest, address)
+                highest = max(highest, address)
+                payload = Array(message.payload)
+                return true
+            } rollback: {
+            }
+            return payload
+        }
+        for round in 0..<2000 {
+            let payload = [UInt8](repeating: UInt8(truncatingIfNeeded: round), count: 100)
+            #expect(push(ring, "t", payload) == .queued)
+            #expect(popTracking() == payload)
+        }
+        #expect(highest - lowest < 4096 + 101, "spread \(highest - lowest) bytes over the arena")
+
+        // With a backlog of 400 messages (40 KB) the arena fills far past the threshold, and everything comes back.
+        lowest = .max
+        highest = 0
+        for round in 0..<20 {
+            for index in 0..<400 {
+                #expect(
+                    push(ring, "t", [UInt8](repeating: UInt8(truncatingIfNeeded: index &+ round), count: 100))
+                        == .queued
+                )
+            }
+            for index in 0..<400 {
+                #expect(popTracking() == [UInt8](repeating: UInt8(truncatingIfNeeded: index &+ round), count: 100))
+            }
+        }
+        #expect(highest - lowest > 30_000)
+        #expect(ring.availableCount == 0)
     }
 
     @Test func fullByBytesOrSlotsBlocksUnderBlockPolicy() {
@@ -139,6 +222,75 @@ struct MessageRingTests {
         #expect(dropped == 0)
         #expect(push(qos1First, "a", [4], qos: 1, policy: .dropOldest, dropped: &dropped) == .full)
         #expect(pop(qos1First)?.1 == [1])
+    }
+
+    @Test func propertiesRoundTripBetweenTopicAndPayload() {
+        let ring = MessageRing(messages: 16, bytes: 4096)
+        let block = PropertyFixture.block(PropertyFixture.full)
+        #expect(push(ring, "p/1", Array("payload".utf8), properties: block, qos: 1) == .queued)
+        #expect(push(ring, "p/2", Array("none".utf8), properties: []) == .queued)
+        #expect(push(ring, "p/3", [], properties: PropertyFixture.block([.formatIndicator(0)])) == .queued)
+        #expect(push(ring, "p/4", [1, 2]) == .queued)
+        let first = popWithProperties(ring)
+        #expect(first?.0 == "p/1")
+        #expect(first?.1 == block)
+        #expect(first.map { PropertyFixture.entries($0.1) } == PropertyFixture.full)
+        #expect(first?.2 == Array("payload".utf8))
+        let second = popWithProperties(ring)
+        #expect(second?.0 == "p/2" && second?.1 == [] && second?.2 == Array("none".utf8))
+        let third = popWithProperties(ring)
+        #expect(third?.0 == "p/3" && third?.1 == [6, 0] && third?.2 == [])
+        let fourth = popWithProperties(ring)
+        #expect(fourth?.0 == "p/4" && fourth?.1 == [] && fourth?.2 == [1, 2])
+    }
+
+    @Test func propertyBytesCountAgainstTheArena() {
+        let ring = MessageRing(messages: 64, bytes: 64)
+        let block = [UInt8](repeating: 0, count: 30)
+        // 1 + 30 + 20 = 51 bytes: fits; a second one does not (the payload alone would).
+        #expect(push(ring, "a", [UInt8](repeating: 1, count: 20), properties: block) == .queued)
+        #expect(!ring.hasRoom(forBytes: 51))
+        #expect(push(ring, "a", [UInt8](repeating: 2, count: 20), properties: block) == .full)
+        #expect(push(ring, "a", [UInt8](repeating: 2, count: 12)) == .queued)
+        // Larger than the arena only because of its properties.
+        #expect(push(ring, "a", [UInt8](repeating: 3, count: 40), properties: block) == .tooLarge)
+        // Releasing the first message frees all 51 of its bytes, properties included.
+        _ = popWithProperties(ring)
+        #expect(ring.hasRoom(forBytes: 51))
+        #expect(push(ring, "a", [UInt8](repeating: 4, count: 20), properties: block) == .queued)
+        #expect(!ring.hasRoom(forBytes: 1))
+        #expect(popWithProperties(ring)?.2 == [UInt8](repeating: 2, count: 12))
+        let last = popWithProperties(ring)
+        #expect(last?.1 == block && last?.2 == [UInt8](repeating: 4, count: 20))
+    }
+
+    @Test func arenaWrapsWithPropertiesWithoutCorruptingMessages() {
+        // 128-byte arena, messages of 2 + 6…14 + 19 bytes: two always fit, wrapping at varying positions.
+        let ring = MessageRing(messages: 8, bytes: 128)
+        for round in 0..<60 {
+            let block = PropertyFixture.block([.user("r", String(repeating: "x", count: round % 9))])
+            let payload = [UInt8](repeating: UInt8(round), count: 19)
+            #expect(push(ring, "ab", payload, properties: block) == .queued, "round \(round)")
+            #expect(push(ring, "cd", payload.map { $0 &+ 1 }, properties: block) == .queued, "round \(round)")
+            for (topic, bytes) in [("ab", payload), ("cd", payload.map { $0 &+ 1 })] {
+                let message = popWithProperties(ring)
+                #expect(message?.0 == topic)
+                #expect(message?.1 == block)
+                #expect(message?.2 == bytes)
+            }
+        }
+    }
+
+    @Test func dropOldestFreesThePropertyBytesToo() {
+        let ring = MessageRing(messages: 8, bytes: 64)
+        let block = [UInt8](repeating: 9, count: 25)
+        #expect(push(ring, "a", [1], properties: block) == .queued)  // 27 bytes
+        #expect(push(ring, "a", [2], properties: block) == .queued)  // 54 bytes
+        #expect(push(ring, "a", [3], properties: block, policy: .dropOldest) == .queued)
+        let survivor = popWithProperties(ring)
+        #expect(survivor?.2 == [2] && survivor?.1 == block)
+        #expect(popWithProperties(ring)?.2 == [3])
+        #expect(popWithProperties(ring) == nil)
     }
 
     @Test func consumerCanDeclineAndRetry() {

@@ -8,11 +8,18 @@ final class Gateway: @unchecked Sendable {
     let configPath: String
     let process: BinaryProcess
 
-    /// Writes `yaml` to `config.yaml` in a fresh directory (the working directory of every command).
+    /// Writes `yaml` to `config.yaml` in a fresh directory (the working directory of every command). Without a
+    /// `metrics:` section the endpoint listens on a port the kernel picks (``metricsPort``), never on the shared
+    /// default 9464, so gateways of parallel tests do not collide.
     init(yaml: String) throws {
         directory = try TemporaryDirectory(prefix: "gateway")
         configPath = directory.path + "/config.yaml"
-        try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
+        var text = yaml
+        if !text.split(separator: "\n").contains(where: { $0.hasPrefix("metrics:") }) {
+            if !text.isEmpty && !text.hasSuffix("\n") { text += "\n" }
+            text += "metrics:\n  listen: \"127.0.0.1:0\"\n"
+        }
+        try text.write(toFile: configPath, atomically: true, encoding: .utf8)
         process = BinaryProcess(executable: try BinaryProcess.productBinaryPath())
     }
 
@@ -87,6 +94,24 @@ final class Gateway: @unchecked Sendable {
             return latest.count >= count
         }
         return latest
+    }
+
+    /// The port of the metrics endpoint, from the log line that names it (text: `metrics.listen=HOST:PORT`, JSON:
+    /// `"metrics.listen":"HOST:PORT"`); `nil` before it was logged or with `metrics.listen: off`.
+    var metricsPort: Int? {
+        guard let line = process.stderrLines.first(where: { $0.contains("metrics endpoint listening") }),
+            let range = line.range(of: "metrics.listen=") ?? line.range(of: #""metrics.listen":""#)
+        else { return nil }
+        let address = line[range.upperBound...].prefix { $0 != " " && $0 != "\"" }
+        return address.split(separator: ":").last.flatMap { Int($0) }
+    }
+
+    /// `GET path` on the metrics endpoint.
+    func http(_ path: String, method: String = "GET") throws -> HTTPClient.Response {
+        guard let port = metricsPort else {
+            throw HarnessError("the gateway logged no metrics endpoint; stderr:\n\(process.stderrText)")
+        }
+        return try HTTPClient.request(method, port: port, path: path)
     }
 
     /// SIGTERM and the exit status.

@@ -1,5 +1,6 @@
 import Benchmark
 import FastIngest
+import Glibc
 
 // Hot-path benchmarks of FastIngest's public API. One iteration = 1000 messages (`scalingFactor: .kilo`), so
 // `throughput` reads as messages per second and `mallocCountTotal` as allocations per 1000 messages.
@@ -83,6 +84,26 @@ let benchmarks: @Sendable () -> Void = {
             canonical.appendOne()
         }
         blackHole(canonical.finishIteration())
+    }
+
+    // The forwarder's encoding: 1000 records (no key, a 600 B value, about what a 256 B payload's envelope takes)
+    // into one `IdempotentPublishBatch` frame (postcard), the records copied once into a reused buffer.
+    let publishBatch = PublishBatchFixture()
+    Benchmark("PublishBatchEncode600B") { benchmark in
+        for _ in 0..<(benchmark.scaledIterations.count / PublishBatchFixture.batch) {
+            publishBatch.encodeBatch()
+        }
+        blackHole(publishBatch.finishIteration())
+    }
+
+    // LocalLog.append of 1000-record batches (600 B values) through the io_uring writer where usable, without fsync
+    // (the page-cache cost of the append path; fsync is the disk's). Retention keeps the directory under 256 MiB.
+    let logAppend = LogAppendFixture()
+    Benchmark("LocalLogAppend600B") { benchmark in
+        for _ in 0..<(benchmark.scaledIterations.count / LogAppendFixture.batch) {
+            logAppend.appendBatch()
+        }
+        blackHole(logAppend.finishIteration())
     }
 
     // The two timestamps of every envelope, without the encoder's per-second cache (`RFC3339.append`).
@@ -323,6 +344,109 @@ final class WriterPathFixture: @unchecked Sendable {
     func finishIteration() -> Int {
         defer { batchesClosed = 0 }
         return batchesClosed &+ batch.count
+    }
+}
+
+/// `RivvenBatchEncoder` writing 1000-record `IdempotentPublishBatch` frames into a reused buffer.
+final class PublishBatchFixture: @unchecked Sendable {
+    // @unchecked: as for EnvelopeFixture.
+    static let batch = 1000
+    private let value = [UInt8](repeating: UInt8(ascii: "v"), count: 600)
+    private var out: [UInt8] = []
+    private var sequence: Int32 = 0
+    private var bytes = 0
+
+    @inline(__always)
+    func encodeBatch() {
+        out.removeAll(keepingCapacity: true)
+        var mark = RivvenBatchEncoder.begin(
+            correlationID: 7,
+            topic: "iot-events",
+            partition: 0,
+            expectedRecordCount: Self.batch,
+            idempotence: RivvenIdempotence(producerID: 1, producerEpoch: 0, baseSequence: sequence),
+            into: &out
+        )
+        value.withUnsafeBytes { valueBytes in
+            for _ in 0..<Self.batch {
+                RivvenBatchEncoder.appendRecord(key: nil, value: valueBytes, to: &mark, into: &out)
+            }
+        }
+        bytes &+= RivvenBatchEncoder.finish(mark, into: &out)
+        sequence &+= Int32(Self.batch)
+    }
+
+    func finishIteration() -> Int {
+        defer { bytes = 0 }
+        return bytes
+    }
+}
+
+/// A local log in a temporary directory, appended to in 1000-record batches.
+final class LogAppendFixture: @unchecked Sendable {
+    // @unchecked: as for EnvelopeFixture.
+    static let batch = 1000
+    private let log: LocalLog
+    private let topic = Array("plant/7/line/3/sensor/0042/telemetry".utf8)
+    private let value = [UInt8](repeating: UInt8(ascii: "v"), count: 600)
+    private var out: [UInt8] = []
+    private var written = 0
+
+    init() {
+        var template = Array("/tmp/rivven-mqtt-bench-log-XXXXXX".utf8CString)
+        let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        precondition(created != nil, "mkdtemp failed")
+        let directory = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        do {
+            log = try LocalLog(
+                configuration: LogConfiguration(
+                    dir: directory + "/data",
+                    maxBytes: 256 << 20,
+                    segmentBytes: 64 << 20,
+                    fsync: .never
+                )
+            )
+        } catch {
+            fatalError("cannot open the benchmark log: \(error)")
+        }
+    }
+
+    @inline(__always)
+    func appendBatch() {
+        out.removeAll(keepingCapacity: true)
+        let first = log.nextOffset
+        topic.withUnsafeBytes { topicBytes in
+            value.withUnsafeBytes { valueBytes in
+                for index in 0..<Self.batch {
+                    LogRecordEncoder.append(
+                        offset: first + UInt64(index),
+                        receiveTimeMicros: 1_795_420_800_000_000 + Int64(index),
+                        topic: topicBytes,
+                        qos: 1,
+                        retain: false,
+                        key: nil,
+                        value: valueBytes,
+                        valueIsEnvelope: true,
+                        into: &out
+                    )
+                }
+            }
+        }
+        let failure: LogError? = out.withUnsafeBytes { batch in
+            do throws(LogError) {
+                try log.append(batch: batch, firstOffset: first, recordCount: Self.batch, sync: false)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        precondition(failure == nil, "append failed: \(String(describing: failure))")
+        written &+= out.count
+    }
+
+    func finishIteration() -> Int {
+        defer { written = 0 }
+        return written
     }
 }
 
