@@ -10,8 +10,8 @@ struct RivvenMQTTCommand: ParsableCommand {
         abstract: "Subscribe to MQTT topics and write every message, batched, to Rivven or a local durable log.",
         version: FastIngest.version,
         subcommands: [
-            RunCommand.self, CheckCommand.self, DiscoverCommand.self, LogCommand.self, VersionCommand.self,
-            TestServerCommand.self,
+            RunCommand.self, CheckCommand.self, DiscoverCommand.self, BenchCommand.self, LogCommand.self,
+            VersionCommand.self, TestServerCommand.self,
         ]
     )
 

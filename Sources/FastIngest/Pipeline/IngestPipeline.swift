@@ -8,6 +8,9 @@ public enum IngestSink: Sendable {
     case localLog
     /// One JSON line per message to a file or stdout, for debugging (`run --output`).
     case lines(LineOutput)
+    /// The local log's code path with every write and sync discarded (``NullFileWriter``): the gateway minus the
+    /// disk, for `rivven-mqtt bench --sink null`. `log.dir` then holds empty scratch files.
+    case null
 }
 
 /// Wires every MQTT source of a configuration (× its `connections`) to the sink, owns their threads, and stops
@@ -28,6 +31,7 @@ public final class IngestPipeline: Sendable {
     private let fatal: Mutex<String?> = Mutex(nil)
     private let stopping = Atomic<Bool>(false)
     private let done = WakePipe()
+    private let batchObserver: WrittenBatchObserver?
 
     /// What readiness needs to know of one connection besides its own flags.
     private final class ConnectionStatus: Sendable {
@@ -45,10 +49,21 @@ public final class IngestPipeline: Sendable {
     }
 
     /// Creates a pipeline; nothing runs until `run()`.
-    public init(configuration: IngestConfiguration, sink: IngestSink, logger: Logger) {
+    public convenience init(configuration: IngestConfiguration, sink: IngestSink, logger: Logger) {
+        self.init(configuration: configuration, sink: sink, logger: logger, batchObserver: nil)
+    }
+
+    /// Creates a pipeline whose log writers hand every appended batch to `batchObserver` (`rivven-mqtt bench`).
+    package init(
+        configuration: IngestConfiguration,
+        sink: IngestSink,
+        logger: Logger,
+        batchObserver: WrittenBatchObserver?
+    ) {
         self.configuration = configuration
         self.sink = sink
         self.logger = logger
+        self.batchObserver = batchObserver
     }
 
     /// The counters plus the gauges read from the rings (depth, acknowledgements held).
@@ -141,7 +156,7 @@ public final class IngestPipeline: Sendable {
             switch sink {
             case .lines(let output):
                 created = try startLineConnections(output)
-            case .localLog:
+            case .localLog, .null:
                 (created, writers, forwarding) = try startLogConnections()
             }
         } catch {
@@ -176,7 +191,11 @@ public final class IngestPipeline: Sendable {
     // MARK: Local log
 
     private func openLog(for source: SourceConfiguration, logger: Logger) throws(PipelineError) -> LocalLog {
-        let (fileWriter, fallbackReason) = DurableFileWriters.make(preferIOURing: true)
+        let (fileWriter, fallbackReason): (any DurableFileWriter, String?)
+        switch sink {
+        case .null: (fileWriter, fallbackReason) = (NullFileWriter(), nil)
+        default: (fileWriter, fallbackReason) = DurableFileWriters.make(preferIOURing: true)
+        }
         if let fallbackReason {
             logger.notice("io_uring not used; writing with pwrite/fdatasync", metadata: ["reason": "\(fallbackReason)"])
         }
@@ -305,7 +324,8 @@ public final class IngestPipeline: Sendable {
                 batch: configuration.batch,
                 fsync: configuration.log.fsync,
                 counters: counters,
-                link: link
+                link: link,
+                observer: batchObserver
             ) { [weak self] event in
                 switch event {
                 case .writeFailed(let reason):

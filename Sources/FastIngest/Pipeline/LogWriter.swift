@@ -84,6 +84,8 @@ final class LogWriter: @unchecked Sendable {
     private var unsynced = false
     /// The Rivven forwarder's side, when one reads this log.
     private let link: ForwardingLink?
+    /// Sees each appended batch (`rivven-mqtt bench`); nil otherwise.
+    private let observer: WrittenBatchObserver?
     /// Acknowledgement positions held until Rivven acknowledged the records (`log.fsync: never` with Rivven):
     /// (log end offset, ring tail per source), oldest first.
     private var heldForRivven: [(end: UInt64, tails: [UInt64])] = []
@@ -99,9 +101,11 @@ final class LogWriter: @unchecked Sendable {
         fsync: FsyncPolicy,
         counters: IngestCounters,
         link: ForwardingLink? = nil,
+        observer: WrittenBatchObserver? = nil,
         onEvent: @escaping (Event) -> Void
     ) {
         self.link = link
+        self.observer = observer
         self.lastAcknowledged = link?.acknowledged.load(ordering: .relaxed) ?? 0
         self.signal = signal
         self.sources = sources
@@ -324,6 +328,9 @@ final class LogWriter: @unchecked Sendable {
                 onEvent(.writeRecovered)
             }
             break
+        }
+        if let observer {
+            batch.withUnsafeBytes { observer(WrittenBatch(bytes: $0, recordCount: accumulator.count, synced: sync)) }
         }
         let count = UInt64(accumulator.count)
         let durableNow = Self.wallMicros()
