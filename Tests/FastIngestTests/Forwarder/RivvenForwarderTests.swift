@@ -87,7 +87,7 @@ struct RivvenForwarderTests {
                 if link.acknowledged.load(ordering: .acquiring) >= offset { return true }
                 try? await Task.sleep(for: .milliseconds(10))
             }
-            return false
+            return link.acknowledged.load(ordering: .acquiring) >= offset
         }
 
         func eventText() -> String { events.lines.withLock { $0.joined(separator: "\n") } }
