@@ -94,6 +94,11 @@ final class BenchBroker {
         return nil
     }
 
+    /// How many lines of the broker's log contain `text`.
+    func logLines(containing text: String) -> Int {
+        (BenchSystem.read(logPath) ?? "").split(separator: "\n").count { $0.contains(text) }
+    }
+
     /// The last lines of the broker's log.
     var logTail: String {
         let lines = (BenchSystem.read(logPath) ?? "").split(separator: "\n")

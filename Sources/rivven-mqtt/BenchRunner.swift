@@ -124,18 +124,25 @@ final class BenchRunner {
 
     /// Messages the broker still holds for the session `clientID` (unacknowledged ones are sent again on connect),
     /// counted for `seconds`; nil when the check could not connect.
-    private func redelivered(_ endpoint: BenchEndpoint, clientID: String, milliseconds: Int64) -> Int? {
+    private func redelivered(
+        _ endpoint: BenchEndpoint,
+        clientID: String,
+        milliseconds: Int64
+    ) -> (count: Int, first: [Int])? {
         guard
             let subscriber = try? MosquittoCountingSubscriber(
                 options: subscriberOptions(endpoint, clientID: clientID, mode: .drain)
             ), (try? subscriber.connect(deadline: makeDeadline())) != nil
         else { return nil }
         let until = BenchClock.now() + milliseconds * 1_000_000
-        _ = try? subscriber.receive(deadline: until + 1_000_000_000, shouldStop: { BenchClock.now() >= until }) { _ in
-            false
+        var first: [Int] = []
+        _ = try? subscriber.receive(deadline: until + 1_000_000_000, shouldStop: { BenchClock.now() >= until }) {
+            payload in
+            if first.count < 10, let header = BenchPayload.parse(payload) { first.append(Int(header.sequence)) }
+            return false
         }
         subscriber.disconnect()
-        return subscriber.received
+        return (subscriber.received, first)
     }
 
     /// Removes the persistent session `clientID` with a clean-session connect, so a shared broker keeps nothing.
@@ -379,6 +386,8 @@ final class BenchRunner {
         )
         let outcome = ThreadOutcome()
         let deadline = makeDeadline()
+        let disconnectedLine = "Client \(clientID) disconnected"
+        let disconnectsBefore = endpoint.broker?.logLines(containing: disconnectedLine) ?? 0
         BenchSystem.resetPeakRSS()
         var start = BenchMark.now(broker: endpoint.broker)
         let runner = DriverThread(name: "gw-main") {
@@ -530,9 +539,24 @@ final class BenchRunner {
             ("duplicates_redelivered", .int(Int(counters.duplicatesRedelivered))),
         ]
         if !live && settings.qos > 0 {
+            // The broker must have read the gateway's last PUBACKs and its DISCONNECT first: a new connection with
+            // the same client id would make it close the old one with whatever it had not read yet. The private
+            // broker logs the disconnect; a --broker gets a second.
+            if let broker = endpoint.broker {
+                let waitUntil = BenchClock.now() + 10_000_000_000
+                while broker.logLines(containing: disconnectedLine) <= disconnectsBefore && BenchClock.now() < waitUntil
+                {
+                    usleep(10_000)
+                }
+            } else {
+                sleep(1)
+            }
             // Every message was acknowledged (after it was durable) when the broker has nothing left to redeliver.
-            if let count = redelivered(endpoint, clientID: clientID, milliseconds: 500) {
+            if let (count, first) = redelivered(endpoint, clientID: clientID, milliseconds: 500) {
                 result.details.append(("redelivered_after_stop", .int(count)))
+                if !first.isEmpty {
+                    result.details.append(("redelivered_sequences_first", .array(first.map { .int($0) })))
+                }
             }
         }
         let problems = capture.problems

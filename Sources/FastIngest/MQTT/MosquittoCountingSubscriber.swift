@@ -24,11 +24,17 @@ package final class MosquittoCountingSubscriber {
 
     /// Where to subscribe, and how.
     package struct Options: Sendable {
+        /// The broker's host name or address.
         package var host: String
+        /// The broker's plain MQTT port.
         package var port: Int
+        /// The client id (the session's, for ``Mode/persist`` and ``Mode/drain``).
         package var clientID: String
+        /// The topic filter subscribed to.
         package var filter: String
+        /// The QoS subscribed with.
         package var qos: Int
+        /// What to do with the session.
         package var mode: Mode
 
         /// Creates options.

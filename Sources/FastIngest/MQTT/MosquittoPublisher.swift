@@ -13,9 +13,13 @@ import Glibc
 package final class MosquittoPublisher {
     /// Where and how to publish.
     package struct Options: Sendable {
+        /// The broker's host name or address.
         package var host: String
+        /// The broker's plain MQTT port.
         package var port: Int
+        /// The client id (clean session).
         package var clientID: String
+        /// The QoS of every message.
         package var qos: Int
         /// Messages outstanding at most (also libmosquitto's own in-flight limit, capped at 65535).
         package var window: Int
