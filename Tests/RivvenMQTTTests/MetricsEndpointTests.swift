@@ -16,7 +16,7 @@ struct MetricsEndpointTests {
     ) async -> HTTPClient.Response? {
         var last: HTTPClient.Response?
         _ = await Eventually.wait(timeout: timeout, interval: .milliseconds(100)) {
-            last = try? gateway.http(path)
+            last = try? await gateway.http(path)
             return last.map(condition) ?? false
         }
         return last
@@ -56,7 +56,7 @@ struct MetricsEndpointTests {
             let pid = try #require(running.process.pid)
             #expect(ListeningSockets.ports(ofProcess: pid) == [port])
 
-            let before = HTTPClient.samples(try running.http("/metrics").body)
+            let before = HTTPClient.samples(try await running.http("/metrics").body)
             #expect(before["rivven_mqtt_source_messages_received_total"] == 0)
             try await MQTTTool.publishMany(to: broker.endpoint(), topic: "count/n", messages: messages, qos: 1)
             let settled = await Self.waitForResponse(running, "/metrics") { response in
@@ -89,7 +89,7 @@ struct MetricsEndpointTests {
                 #expect(metrics.body.contains("\n# TYPE rivven_mqtt_source_\(seed)\n"), "\(seed)")
             }
 
-            let json = try running.http("/metrics.json")
+            let json = try await running.http("/metrics.json")
             #expect(json.status == 200)
             #expect(json.headers["content-type"] == "application/json; charset=utf-8")
             let object = try #require(json.json, "\(json.body)")
@@ -99,15 +99,15 @@ struct MetricsEndpointTests {
             #expect(object["end_to_end_latency_count"] as? Int == total)
             #expect(json.body.hasPrefix(#"{"messages_received":\#(total),"bytes_received":\#(payloadBytes),"#))
 
-            let health = try running.http("/health")
+            let health = try await running.http("/health")
             #expect(health.status == 200 && health.body == "{\"status\":\"ok\"}\n")
-            let ready = try running.http("/ready")
+            let ready = try await running.http("/ready")
             #expect(ready.status == 200 && ready.body == "{\"ready\":true}\n")
-            #expect(try running.http("/metrics?scrape=1").status == 200)
-            let unknown = try running.http("/nope")
+            #expect(try await running.http("/metrics?scrape=1").status == 200)
+            let unknown = try await running.http("/nope")
             #expect(unknown.status == 404)
             #expect(unknown.json?["paths"] as? [String] == ["/metrics", "/metrics.json", "/health", "/ready"])
-            let post = try running.http("/metrics", method: "POST")
+            let post = try await running.http("/metrics", method: "POST")
             #expect(post.status == 405 && post.headers["allow"] == "GET")
             #expect(await running.stop() == 0)
         }
@@ -127,7 +127,7 @@ struct MetricsEndpointTests {
             try await gateway.start()
             let up = await Self.waitForResponse(gateway, "/ready") { $0.status == 200 }
             #expect(up?.body == "{\"ready\":true}\n")
-            #expect(try gateway.http("/metrics").body.contains("\nedge_gw2_mqtt_source_connections_total 1\n"))
+            #expect(try await gateway.http("/metrics").body.contains("\nedge_gw2_mqtt_source_connections_total 1\n"))
 
             await broker.stop()
             let down = await Self.waitForResponse(gateway, "/ready") { $0.status == 503 }
@@ -137,12 +137,12 @@ struct MetricsEndpointTests {
                 Self.reasons(down).contains("mqtt: not connected (source mqtt-source, connection 0)"),
                 "\(down?.body ?? "no answer")"
             )
-            #expect(try gateway.http("/health").status == 200)
+            #expect(try await gateway.http("/health").status == 200)
 
             try await broker.restart()
             let back = await Self.waitForResponse(gateway, "/ready") { $0.status == 200 }
             #expect(back?.status == 200, "\(back?.body ?? "no answer")\n\(gateway.process.stderrText)")
-            let samples = HTTPClient.samples(try gateway.http("/metrics").body)
+            let samples = HTTPClient.samples(try await gateway.http("/metrics").body)
             #expect(samples["edge_gw2_mqtt_source_disconnections_total"] == 1)
             #expect((samples["edge_gw2_mqtt_source_reconnects_total"] ?? 0) >= 1)
             #expect(await gateway.stop() == 0)
@@ -165,7 +165,8 @@ struct MetricsEndpointTests {
                 "\(ready?.body ?? "no answer")"
             )
             #expect(
-                HTTPClient.samples(try gateway.http("/metrics").body)["rivven_mqtt_source_qos_downgrades_total"] == 1
+                HTTPClient.samples(try await gateway.http("/metrics").body)["rivven_mqtt_source_qos_downgrades_total"]
+                    == 1
             )
             #expect(await gateway.stop() == 0)
         }
@@ -211,7 +212,7 @@ struct MetricsEndpointTests {
                 Self.reasons(full).contains("log: full (log.max_bytes), waiting for Rivven (source mqtt-source)"),
                 "\(full?.body ?? "no answer")\n\(gateway.process.stderrText)"
             )
-            let lagging = HTTPClient.samples(try gateway.http("/metrics").body)
+            let lagging = HTTPClient.samples(try await gateway.http("/metrics").body)
             #expect((lagging["rivven_mqtt_source_forwarder_lag_records"] ?? 0) > 0)
             #expect((lagging["rivven_mqtt_source_log_bytes"] ?? 0) >= 1_048_576)
             #expect(lagging["rivven_mqtt_source_rivven_connected"] == 0)
@@ -258,7 +259,9 @@ struct MetricsEndpointTests {
             let reason = Self.reasons(failing).first { $0.hasPrefix("log: not writable (source mqtt-source)") }
             #expect(reason != nil, "\(failing?.body ?? "no answer")")
             #expect(reason?.contains("File too large") == true, "\(reason ?? "")")
-            let errors = HTTPClient.samples(try gateway.http("/metrics").body)["rivven_mqtt_source_write_errors_total"]
+            let errors = HTTPClient.samples(try await gateway.http("/metrics").body)[
+                "rivven_mqtt_source_write_errors_total"
+            ]
             #expect((errors ?? 0) >= 1)
 
             _ = try await BinaryProcess.runChecked(prlimit, ["--pid", "\(pid)", "--fsize=unlimited:unlimited"])
@@ -375,10 +378,10 @@ struct MetricsEndpointTests {
             }
             gateway.process.signal(SIGTERM)
             #expect(await gateway.process.waitForStderr(containing: "stopping gracefully"))
-            let draining = try gateway.http("/ready")
+            let draining = try await gateway.http("/ready")
             #expect(draining.status == 503)
             #expect(Self.reasons(draining).contains("pipeline: stopping"), "\(draining.body)")
-            #expect(try gateway.http("/health").status == 200)
+            #expect(try await gateway.http("/health").status == 200)
             #expect(await gateway.process.waitForExit(timeout: .seconds(60)) == 1)
             #expect(
                 gateway.process.stderrText.contains("the graceful drain did not finish within 10 s"),

@@ -34,6 +34,25 @@ struct ScaleOutTests {
         }
     }
 
+    /// How many records the log in `directory` holds (`log stat`: counted by the child process, so polling it costs
+    /// the test process nothing, unlike parsing `log cat`).
+    private static func recordCount(in directory: String, of gateway: Gateway) async -> Int {
+        guard let result = try? await gateway.command(["log", "stat", "--dir", directory, "--json"]),
+            result.status == 0,
+            let stat = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        else { return 0 }
+        return stat["records"] as? Int ?? 0
+    }
+
+    /// Waits (up to 60 s) until the logs of `gateways` hold at least `count` records together.
+    private static func waitForRecords(_ count: Int, in gateways: [(Gateway, String)]) async -> Bool {
+        await Eventually.wait(timeout: .seconds(60), interval: .milliseconds(500)) {
+            var total = 0
+            for (gateway, directory) in gateways { total += await recordCount(in: directory, of: gateway) }
+            return total >= count
+        }
+    }
+
     /// How many times `text` occurs in the gateway's stderr.
     private static func occurrences(of text: String, in gateway: Gateway) -> Int {
         gateway.process.stderrText.components(separatedBy: text).count - 1
@@ -80,20 +99,9 @@ struct ScaleOutTests {
             #expect(broker.log.contains("$share/ingest/fleet/#"), "the broker saw no shared subscription")
             try await Self.publishNumbered(total, to: broker, topic: "fleet/m1")
 
-            var parts: [[Int]] = []
-            let complete = await Eventually.wait(timeout: .seconds(60), interval: .milliseconds(200)) {
-                parts = []
-                for gateway in gateways {
-                    parts.append(
-                        ((try? await Self.records(in: gateway.logDirectory, of: gateway)) ?? []).map(\.number)
-                    )
-                }
-                return parts.map(\.count).reduce(0, +) >= total
-            }
-            #expect(complete, "records: \(parts.map(\.count)) of \(total)")
+            #expect(await Self.waitForRecords(total, in: gateways.map { ($0, $0.logDirectory) }))
             for gateway in gateways { #expect(await gateway.stop() == 0) }
-            // Read again after the stop: everything acknowledged is in the logs.
-            parts = []
+            var parts: [[Int]] = []
             for gateway in gateways {
                 parts.append(try await Self.records(in: gateway.logDirectory, of: gateway).map(\.number))
             }
@@ -119,15 +127,9 @@ struct ScaleOutTests {
             let both = await Eventually.wait { Self.occurrences(of: "MQTT subscribed", in: gateway) >= 2 }
             #expect(both, "\(gateway.process.stderrText)")
             try await Self.publishNumbered(total, to: broker, topic: "fleet/m2")
-
-            var records: [(number: Int, clientID: String, topic: String)] = []
-            let complete = await Eventually.wait(timeout: .seconds(60), interval: .milliseconds(200)) {
-                records = (try? await Self.records(in: gateway.logDirectory, of: gateway)) ?? []
-                return records.count >= total
-            }
-            #expect(complete, "\(records.count) records of \(total)")
+            #expect(await Self.waitForRecords(total, in: [(gateway, gateway.logDirectory)]))
             #expect(await gateway.stop() == 0)
-            records = try await Self.records(in: gateway.logDirectory, of: gateway)
+            let records = try await Self.records(in: gateway.logDirectory, of: gateway)
             // One log (one writer) for the source, fed by both connections; each record names its connection.
             let byClient = Dictionary(grouping: records, by: \.clientID).mapValues { $0.map(\.number) }
             #expect(Set(byClient.keys) == ["scale-gw-1", "scale-gw-2"], "client ids: \(byClient.keys.sorted())")
@@ -161,8 +163,8 @@ struct ScaleOutTests {
                 try await Self.publishNumbered(total, to: broker, topic: "fleet/m4")
             }
             let victim = gateways[0]
-            let started = await Eventually.wait(timeout: .seconds(60), interval: .milliseconds(20)) {
-                ((try? await Self.records(in: victim.logDirectory, of: victim).count) ?? 0) >= 100
+            let started = await Eventually.wait(timeout: .seconds(60), interval: .milliseconds(100)) {
+                await Self.recordCount(in: victim.logDirectory, of: victim) >= 100
             }
             #expect(started)
             victim.process.signal(SIGKILL)
@@ -175,8 +177,10 @@ struct ScaleOutTests {
             try await restarted.start()
             gateways[0] = restarted
 
+            // At least `total` records (there may be duplicates), then every number.
+            #expect(await Self.waitForRecords(total, in: gateways.map { ($0, $0.logDirectory) }))
             var numbers: [Int] = []
-            let complete = await Eventually.wait(timeout: .seconds(60), interval: .milliseconds(200)) {
+            let complete = await Eventually.wait(timeout: .seconds(60), interval: .seconds(1)) {
                 numbers = []
                 for gateway in gateways {
                     numbers += ((try? await Self.records(in: gateway.logDirectory, of: gateway)) ?? []).map(\.number)
@@ -231,14 +235,9 @@ struct ScaleOutTests {
                 )
             }
             try await publisher.value
-            var records: [(number: Int, clientID: String, topic: String)] = []
-            let complete = await Eventually.wait(timeout: .seconds(60), interval: .milliseconds(200)) {
-                records = (try? await Self.records(in: gateway.logDirectory, of: gateway)) ?? []
-                return records.count >= total
-            }
-            #expect(complete, "\(records.count) records of \(total)")
+            #expect(await Self.waitForRecords(total, in: [(gateway, gateway.logDirectory)]))
             #expect(await gateway.stop() == 0)
-            records = try await Self.records(in: gateway.logDirectory, of: gateway)
+            let records = try await Self.records(in: gateway.logDirectory, of: gateway)
             #expect(Self.problem(records.map(\.number), total: total) == nil)
             #expect(broker.log.contains("scale-ck-1-check 1 $share/ingest-check/fleet/#"))
             #expect(!broker.log.contains("scale-ck-1-check 1 $share/ingest/fleet/#"), "check joined the group")
@@ -294,12 +293,7 @@ struct ScaleOutTests {
 
             let lineA = gateway.logDirectory + "/line-a"
             let lineB = gateway.logDirectory + "/line-b"
-            let complete = await Eventually.wait(timeout: .seconds(60), interval: .milliseconds(200)) {
-                let a = (try? await Self.records(in: lineA, of: gateway).count) ?? 0
-                let b = (try? await Self.records(in: lineB, of: gateway).count) ?? 0
-                return a >= 300 && b >= 200
-            }
-            #expect(complete)
+            #expect(await Self.waitForRecords(500, in: [(gateway, lineA), (gateway, lineB)]))
             #expect(await gateway.stop() == 0)
 
             let a = try await Self.records(in: lineA, of: gateway)

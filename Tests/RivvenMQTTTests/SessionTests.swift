@@ -156,6 +156,44 @@ struct SessionTests {
         }
     }
 
+    /// SIGTERM while a flood is arriving: unread messages sit in the socket when the gateway says goodbye; the
+    /// DISCONNECT must still reach the broker (no TCP reset), so the will does not fire.
+    @Test func noWillOnSIGTERMUnderAFlood() async throws {
+        try await MosquittoBroker.with { broker in
+            let watcher = try await MQTTTool.startSubscriber(to: broker.endpoint(), topics: ["status/#"], qos: 1)
+            let gateway = try Gateway(
+                yaml: Gateway.connectorYAML(
+                    url: broker.url,
+                    topics: ["flood/#"],
+                    extra: [
+                        "qos: at_least_once", "clean_session: false", "client_id: gw-flood",
+                        "last_will:", "  topic: status/gw", "  message: offline", "  qos: 1",
+                    ]
+                )
+            )
+            try await gateway.start()
+            let padding = String(repeating: "x", count: 512)
+            let flood = Task {
+                try await MQTTTool.publishMany(
+                    to: broker.endpoint(),
+                    topic: "flood/x",
+                    messages: (1...30_000).map { "\($0) \(padding)" },
+                    qos: 1,
+                    timeout: .seconds(240)
+                )
+            }
+            _ = await gateway.process.waitForStderr(containing: "MQTT subscribed", timeout: .seconds(10))
+            try await Task.sleep(for: .milliseconds(800))
+            let status = await gateway.stop()
+            #expect(status == 0, "\(gateway.process.stderrText.suffix(3000))")
+            try await flood.value
+            try await MQTTTool.publish(to: broker.endpoint(), topic: "status/marker", message: "after", qos: 1)
+            let seen = await watcher.waitForMessages(count: 1)
+            #expect(seen.first?.topic == "status/marker", "the will fired: \(seen.map(\.topic))")
+            await watcher.stop()
+        }
+    }
+
     @Test func persistentSessionDeliversWhatArrivedWhileStopped() async throws {
         try await MosquittoBroker.with { broker in
             let yaml = Gateway.connectorYAML(

@@ -243,6 +243,12 @@ public final class MQTTConnection: @unchecked Sendable {
             wakePipe.wait(timeoutMilliseconds: 2)
         }
         guard client.socket >= 0, connectedFlag.load(ordering: .acquiring) else { return }
+        // libmosquitto closes its socket right after writing DISCONNECT. Under load, messages the broker sent after
+        // we stopped reading are still unread then, and closing a socket with unread data sends a TCP reset: the
+        // broker drops the PUBACKs and the DISCONNECT it has not read yet, and fires the will. A duplicate of the
+        // descriptor keeps the connection open past that close; it then sends FIN after the DISCONNECT and reads
+        // (and discards) until the broker closes its side, so the connection ends cleanly.
+        let lingering = dup(client.socket)
         _ = client.disconnect()
         let flushDeadline = ContinuousClock.now + .seconds(3)
         while client.socket >= 0 && client.wantsWrite && ContinuousClock.now < flushDeadline {
@@ -251,8 +257,29 @@ public final class MQTTConnection: @unchecked Sendable {
                 if !client.loopWrite().isSuccess { break }
             }
         }
+        if lingering >= 0 {
+            if client.socket < 0 { Self.finishClose(lingering, deadline: ContinuousClock.now + .seconds(2)) }
+            close(lingering)
+        }
         connectedFlag.store(false, ordering: .releasing)
         subscribedFlag.store(false, ordering: .releasing)
+    }
+}
+
+extension MQTTConnection {
+    /// After DISCONNECT was written on `fd` (a duplicate of libmosquitto's closed socket): half-close, then read and
+    /// discard until the broker closes (end of stream), an error, or `deadline`.
+    fileprivate static func finishClose(_ fd: Int32, deadline: ContinuousClock.Instant) {
+        _ = shutdown(fd, Int32(SHUT_WR))
+        var scratch = [UInt8](repeating: 0, count: 16 * 1024)
+        while ContinuousClock.now < deadline {
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 50) >= 0 else { return }
+            if descriptor.revents == 0 { continue }
+            let count = scratch.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if count == 0 { return }
+            if count < 0 && errno != EAGAIN && errno != EINTR { return }
+        }
     }
 }
 

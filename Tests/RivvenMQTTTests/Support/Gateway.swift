@@ -107,11 +107,11 @@ final class Gateway: @unchecked Sendable {
     }
 
     /// `GET path` on the metrics endpoint.
-    func http(_ path: String, method: String = "GET") throws -> HTTPClient.Response {
+    func http(_ path: String, method: String = "GET") async throws -> HTTPClient.Response {
         guard let port = metricsPort else {
             throw HarnessError("the gateway logged no metrics endpoint; stderr:\n\(process.stderrText)")
         }
-        return try HTTPClient.request(method, port: port, path: path)
+        return try await HTTPClient.request(method, port: port, path: path)
     }
 
     /// SIGTERM and the exit status.

@@ -16,8 +16,18 @@ enum HTTPClient {
         }
     }
 
-    /// `method path` on 127.0.0.1:`port`; throws when nothing answers or the answer is not HTTP.
-    static func request(_ method: String = "GET", port: Int, path: String) throws -> Response {
+    /// `method path` on 127.0.0.1:`port`; throws when nothing answers or the answer is not HTTP. The blocking socket
+    /// calls run on a Dispatch thread, never on the test's cooperative pool (2 threads here), which a slow answer
+    /// under load would otherwise starve.
+    static func request(_ method: String = "GET", port: Int, path: String) async throws -> Response {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try blockingRequest(method, port: port, path: path) })
+            }
+        }
+    }
+
+    private static func blockingRequest(_ method: String, port: Int, path: String) throws -> Response {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw HarnessError("socket: errno \(errno)") }
         defer { close(fd) }
@@ -53,10 +63,6 @@ enum HTTPClient {
             received += buffer[0..<n]
         }
         return try parse(received)
-    }
-
-    static func get(port: Int, path: String) throws -> Response {
-        try request("GET", port: port, path: path)
     }
 
     private static func parse(_ bytes: [UInt8]) throws -> Response {
