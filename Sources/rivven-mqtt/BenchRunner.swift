@@ -287,6 +287,12 @@ final class BenchRunner {
 
     // MARK: Gateway
 
+    /// `log.max_bytes` for the run: room for every record (a payload that is not UTF-8 takes its base64 too, plus
+    /// the envelope), at least the 1 GiB default, so retention never deletes records before they are verified.
+    private var logCapacity: Int {
+        max(1 << 30, settings.messages * (settings.payload * 3 + 1024))
+    }
+
     /// The connector file the gateway runs with.
     private func gatewayYAML(_ endpoint: BenchEndpoint, clientID: String, logDirectory: String, rivven: String?)
         -> String
@@ -305,6 +311,7 @@ final class BenchRunner {
             log:
               dir: \(JSONValue.string(logDirectory).compact)
               fsync: batch
+              max_bytes: \(logCapacity)
             metrics:
               listen: "off"
 
