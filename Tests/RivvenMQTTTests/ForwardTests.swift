@@ -54,6 +54,33 @@ struct ForwardTests {
         return records
     }
 
+    /// A raw-format gateway whose local log holds only 1 MiB (one segment), so that with Rivven refusing
+    /// connections it fills after about 700 padded messages.
+    static func smallLogGateway(mqtt: String, rivven port: UInt16) throws -> Gateway {
+        try Gateway(
+            yaml: yaml(
+                mqtt: mqtt,
+                rivven: port,
+                config: ["format: raw"],
+                top: ["log:", "  max_bytes: 1MiB", "  segment_bytes: 1MiB"]
+            )
+        )
+    }
+
+    /// Publishes `1...total` at QoS 1 on `seq/n` as `"N ppp…"` (1 000 bytes of padding), in the background.
+    static func publishPadded(_ total: Int, to broker: MosquittoBroker) -> Task<Void, any Error> {
+        let padding = String(repeating: "p", count: 1000)
+        return Task {
+            try await MQTTTool.publishMany(
+                to: broker.endpoint(),
+                topic: "seq/n",
+                messages: (1...total).map { "\($0) \(padding)" },
+                qos: 1,
+                timeout: .seconds(240)
+            )
+        }
+    }
+
     @Test func everyMessageIsStoredOnceByteExactInOrder() async throws {
         let server = RivvenTestServer()
         let port = try server.start()
@@ -275,26 +302,10 @@ struct ForwardTests {
         defer { server.stop() }
         server.faults.refuseConnections(true)
         try await MosquittoBroker.with { broker in
-            let gateway = try Gateway(
-                yaml: Self.yaml(
-                    mqtt: broker.url,
-                    rivven: port,
-                    config: ["format: raw"],
-                    top: ["log:", "  max_bytes: 1MiB", "  segment_bytes: 1MiB"]
-                )
-            )
+            let gateway = try Self.smallLogGateway(mqtt: broker.url, rivven: port)
             try await gateway.start()
             let total = 3000
-            let padding = String(repeating: "p", count: 1000)
-            let publisher = Task {
-                try await MQTTTool.publishMany(
-                    to: broker.endpoint(),
-                    topic: "seq/n",
-                    messages: (1...total).map { "\($0) \(padding)" },
-                    qos: 1,
-                    timeout: .seconds(240)
-                )
-            }
+            let publisher = Self.publishPadded(total, to: broker)
             let full = await gateway.process.waitForStderr(containing: "local log is full", timeout: .seconds(60))
             #expect(full, "\(gateway.process.stderrText)")
             server.faults.refuseConnections(false)

@@ -180,14 +180,7 @@ struct MetricsEndpointTests {
         defer { server.stop() }
         server.faults.refuseConnections(true)
         try await MosquittoBroker.with { broker in
-            let gateway = try Gateway(
-                yaml: ForwardTests.yaml(
-                    mqtt: broker.url,
-                    rivven: port,
-                    config: ["format: raw"],
-                    top: ["log:", "  max_bytes: 1MiB", "  segment_bytes: 1MiB"]
-                )
-            )
+            let gateway = try ForwardTests.smallLogGateway(mqtt: broker.url, rivven: port)
             try await gateway.start()
             let refused = await Self.waitForResponse(gateway, "/ready") {
                 Self.reasons($0).contains("rivven: not connected (source mqtt-source)")
@@ -195,16 +188,7 @@ struct MetricsEndpointTests {
             #expect(refused?.status == 503, "\(refused?.body ?? "no answer")")
             #expect(Self.reasons(refused) == ["rivven: not connected (source mqtt-source)"])
 
-            let padding = String(repeating: "p", count: 1000)
-            let publisher = Task {
-                try await MQTTTool.publishMany(
-                    to: broker.endpoint(),
-                    topic: "seq/n",
-                    messages: (1...1500).map { "\($0) \(padding)" },
-                    qos: 1,
-                    timeout: .seconds(240)
-                )
-            }
+            let publisher = ForwardTests.publishPadded(1500, to: broker)
             let full = await Self.waitForResponse(gateway, "/ready", timeout: .seconds(60)) {
                 Self.reasons($0).contains { $0.hasPrefix("log: full") }
             }
