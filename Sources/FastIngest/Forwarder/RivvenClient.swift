@@ -25,7 +25,7 @@ public final class RivvenClient {
         timeout: Duration = .seconds(10)
     ) throws(Failure) {
         self.server = server
-        let ms = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
+        let ms = timeout.wholeMilliseconds
         self.timeoutMilliseconds = Int32(clamping: ms)
         do {
             self.stream = try RivvenStreams.connect(server, tls: tls, timeoutMilliseconds: timeoutMilliseconds)

@@ -313,7 +313,7 @@ final class RivvenForwarder: @unchecked Sendable {
             var delay = 0
             if serverIndex % servers.count == 0 {
                 let drawn = tuning.reconnect.delay(forAttempt: attempt / servers.count, using: &random)
-                delay = Int(drawn.components.seconds * 1000 + drawn.components.attoseconds / 1_000_000_000_000_000)
+                delay = Int(drawn.wholeMilliseconds)
             }
             onEvent(.connectionFailed(error.message, retryInMilliseconds: delay, attempt: failedAttempts))
             if stopping { return false }
@@ -494,7 +494,7 @@ final class RivvenForwarder: @unchecked Sendable {
         var delay = 0
         if !progressOnConnection {
             let drawn = tuning.reconnect.delay(forAttempt: failedAttempts, using: &random)
-            delay = Int(drawn.components.seconds * 1000 + drawn.components.attoseconds / 1_000_000_000_000_000)
+            delay = Int(drawn.wholeMilliseconds)
             failedAttempts += 1
         }
         onEvent(.connectionLost(reason, unanswered: unanswered.count))

@@ -303,7 +303,7 @@ package final class RivvenTLSStream: RivvenStream {
             default: throw failure("TLS handshake failed", code: code)
             }
             let left = deadline - .now
-            let milliseconds = left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000
+            let milliseconds = left.wholeMilliseconds
             let ready = milliseconds > 0 ? poll(&pfd, 1, Int32(clamping: milliseconds)) : 0
             if ready < 0 && errno == EINTR { continue }
             guard ready > 0 else {

@@ -228,7 +228,7 @@ public final class MQTTConnection: @unchecked Sendable {
             let remaining = ContinuousClock.now.duration(to: deadline)
             if remaining <= .zero { return true }
             let ms = Int32(
-                clamping: remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000
+                clamping: remaining.wholeMilliseconds
                     + 1
             )
             wakePipe.wait(timeoutMilliseconds: min(ms, 1000))

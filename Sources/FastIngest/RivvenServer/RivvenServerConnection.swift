@@ -98,7 +98,7 @@ final class RivvenServerConnection: Sendable {
                 let remaining = deadline - now
                 let step = remaining < .milliseconds(50) ? remaining : .milliseconds(50)
                 let milliseconds = Int32(
-                    clamping: step.components.seconds * 1000 + step.components.attoseconds / 1_000_000_000_000_000 + 1
+                    clamping: step.wholeMilliseconds + 1
                 )
                 if transport.waitReadable(milliseconds: milliseconds) { break }
             }
