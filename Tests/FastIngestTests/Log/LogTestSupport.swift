@@ -40,7 +40,24 @@ enum LogTestSupport {
         forwarding: Bool = false,
         writer: any DurableFileWriter = PWriteFileWriter()
     ) throws -> LocalLog {
-        try LocalLog(
+        // Other tests of this process spawn child processes; between fork and exec a child holds a copy of every
+        // descriptor, the log directory's (flocked) one included, so a reopen right after a close can briefly see
+        // `locked`. Retry that for up to 2 s; any other error, or a lock that stays, still fails the test.
+        for _ in 0..<200 {
+            let result = Result { () throws(LogError) in
+                try LocalLog(
+                    configuration: configuration(dir, maxBytes: maxBytes, segmentBytes: segmentBytes),
+                    writer: writer,
+                    forwardingEnabled: forwarding
+                )
+            }
+            if case .failure(let error) = result, error.code == .locked {
+                usleep(10_000)
+                continue
+            }
+            return try result.get()
+        }
+        return try LocalLog(
             configuration: configuration(dir, maxBytes: maxBytes, segmentBytes: segmentBytes),
             writer: writer,
             forwardingEnabled: forwarding
