@@ -263,10 +263,10 @@ public final class IngestPipeline: Sendable {
                     ring: ring,
                     policy: configuration.buffer.whenFull,
                     maxPayloadBytes: source.mqtt.maxPayloadBytes,
-                    // Commit at half the in-flight window: the broker keeps sending into the other half while
-                    // the acknowledgements of the first wait for their fsync, so the window never runs dry. (Not
-                    // capped by batch.max_messages: one commit may span several batches.)
-                    commitCount: max(1, source.mqtt.maxInflight / 2),
+                    commitCount: RingHandler.commitCount(
+                        maxInflight: source.mqtt.maxInflight,
+                        batchMaxMessages: configuration.batch.maxMessages
+                    ),
                     counters: counters,
                     writer: signal,
                     onOversize: oversizeReport(source, sourceLogger)
