@@ -22,7 +22,7 @@ final class BenchBroker {
     }
 
     /// The broker settings, as written to `mosquitto.conf`.
-    static func configuration(port: Int, inflight: Int) -> String {
+    static func configuration(port: Int, inflight: Int, tcpNoDelay: Bool = false) -> String {
         """
         listener \(port) 127.0.0.1
         allow_anonymous true
@@ -34,7 +34,7 @@ final class BenchBroker {
         max_inflight_bytes 0
         memory_limit 0
         message_size_limit 0
-        set_tcp_nodelay false
+        set_tcp_nodelay \(tcpNoDelay)
         log_dest stderr
         log_type error
         log_type warning
@@ -56,7 +56,7 @@ final class BenchBroker {
     }
 
     /// Starts mosquitto in `directory` on a free port (a few ports are tried); waits until it accepts connections.
-    static func start(directory: String, inflight: Int) throws(BenchFailure) -> BenchBroker {
+    static func start(directory: String, inflight: Int, tcpNoDelay: Bool) throws(BenchFailure) -> BenchBroker {
         guard let executable = executable() else {
             throw BenchFailure(
                 "mosquitto not found on PATH (nor /usr/sbin): install the mosquitto package, or pass --broker"
@@ -67,7 +67,7 @@ final class BenchBroker {
             guard let port = freePort() else { throw BenchFailure("cannot find a free 127.0.0.1 port") }
             let confPath = directory + "/mosquitto.conf"
             let logPath = directory + "/mosquitto-\(attempt).log"
-            guard writeFile(confPath, configuration(port: port, inflight: inflight)) else {
+            guard writeFile(confPath, configuration(port: port, inflight: inflight, tcpNoDelay: tcpNoDelay)) else {
                 throw BenchFailure("cannot write \(confPath): \(String(cString: strerror(errno)))")
             }
             let pid = try spawn(executable, ["-c", confPath], output: logPath)

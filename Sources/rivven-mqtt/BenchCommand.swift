@@ -81,6 +81,14 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Also run the same workload through a plain libmosquitto counting subscriber and print the ratios.")
     var baseline = false
 
+    @Option(
+        help: """
+            Repeat the workload this many times (each repetition: baseline, then gateway, on fresh brokers) and \
+            report medians, with each ratio taken within a repetition.
+            """
+    )
+    var runs = 1
+
     @Flag(help: "Print one JSON object instead of the table.")
     var json = false
 
@@ -91,6 +99,16 @@ struct BenchCommand: ParsableCommand {
             """
     )
     var inflight = 1000
+
+    @Flag(
+        name: .customLong("tcp-nodelay"),
+        help: """
+            Nagle off for the publishers and the private broker (set_tcp_nodelay true; the gateway always sets \
+            TCP_NODELAY). Off by default, as in the shared baseline harness; for latency runs it removes Nagle's \
+            waits from the path being measured.
+            """
+    )
+    var tcpNoDelay = false
 
     @Option(help: "Record format of the gateway: envelope (rivven-connect JSON) or raw (the payload bytes).")
     var format: Format = .envelope
@@ -120,6 +138,7 @@ struct BenchCommand: ParsableCommand {
         }
         if inflight < 1 || inflight > 65535 { throw ValidationError("--inflight must be between 1 and 65535") }
         if timeout < 1 { throw ValidationError("--timeout must be at least 1 second") }
+        if runs < 1 || runs > 100 { throw ValidationError("--runs must be between 1 and 100") }
         _ = try parsedSink()
         _ = try parsedBroker()
     }
@@ -176,6 +195,7 @@ struct BenchCommand: ParsableCommand {
             broker: try parsedBroker(),
             baseline: baseline,
             inflight: inflight,
+            tcpNoDelay: tcpNoDelay,
             format: format,
             timeoutSeconds: timeout,
             logLevel: logLevel,
@@ -189,16 +209,37 @@ struct BenchCommand: ParsableCommand {
             )
         }
         defer { BenchSystem.removeTree(directory) }
-        let runner = BenchRunner(settings: settings, directory: directory)
-        let report: BenchReport
-        do {
-            report = try runner.runAll()
-        } catch {
-            throw CommandFailure(message: "error: \(error.message)", exitCode: 1)
+        var reports: [BenchReport] = []
+        for index in 0..<runs {
+            var runSettings = settings
+            var runDirectory = directory
+            if runs > 1 {
+                runSettings.runID = BenchSettings.makeRunID()
+                runDirectory = directory + "/run-\(index + 1)"
+                mkdir(runDirectory, 0o700)
+            }
+            let runner = BenchRunner(settings: runSettings, directory: runDirectory)
+            do {
+                reports.append(try runner.runAll())
+            } catch {
+                let prefix = runs > 1 ? "run \(index + 1) of \(runs): " : ""
+                throw CommandFailure(message: "error: \(prefix)\(error.message)", exitCode: 1)
+            }
+            if runs > 1, let report = reports.last {
+                writeStandardError("run \(index + 1)/\(runs): \(report.oneLine)")
+            }
         }
-        writeStandardOutput(json ? report.json.pretty : report.table)
-        if !report.isLossFree {
-            throw CommandFailure(message: "error: \(report.failureSummary)", exitCode: 1)
+        if runs == 1, let report = reports.first {
+            writeStandardOutput(json ? report.json.pretty : report.table)
+            if !report.isLossFree {
+                throw CommandFailure(message: "error: \(report.failureSummary)", exitCode: 1)
+            }
+            return
+        }
+        let series = BenchSeries(reports: reports)
+        writeStandardOutput(json ? series.json.pretty : series.table)
+        if !series.isLossFree {
+            throw CommandFailure(message: "error: \(series.failureSummary)", exitCode: 1)
         }
     }
 }
@@ -232,6 +273,7 @@ struct BenchSettings: Sendable {
     var broker: (host: String, port: Int)?
     var baseline: Bool
     var inflight: Int
+    var tcpNoDelay: Bool
     var format: BenchCommand.Format
     var timeoutSeconds: Int
     var logLevel: Logger.Level
@@ -254,7 +296,7 @@ struct BenchSettings: Sendable {
     /// Total payload bytes of the workload.
     var payloadBytes: Double { Double(messages) * Double(payload) }
 
-    private static func makeRunID() -> String {
+    static func makeRunID() -> String {
         var generator = SystemRandomNumberGenerator()
         let value = UInt32.random(in: 0...UInt32.max, using: &generator)
         let hex = String(value, radix: 16)

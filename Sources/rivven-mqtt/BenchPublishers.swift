@@ -38,7 +38,8 @@ final class BenchPublishers: Sendable {
             port: port,
             clientID: "rivven-bench-\(settings.runID)-pub\(index)",
             qos: settings.qos,
-            window: settings.inflight
+            window: settings.inflight,
+            tcpNoDelay: settings.tcpNoDelay
         )
         var interval: Int64 = 0
         if let rate = settings.rate { interval = Int64(1e9 * Double(settings.publishers) / rate) }

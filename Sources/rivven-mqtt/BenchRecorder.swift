@@ -20,6 +20,14 @@ final class BenchRecorder: @unchecked Sendable {
         highestTrackableValue: 3_600_000_000,
         numberOfSignificantValueDigits: .three
     )
+    /// The gateway's own share of the latency: its receipt of the message (the record's receive time) → durable.
+    private(set) var gatewayHistogram = Histogram<UInt64>(
+        lowestDiscernibleValue: 1,
+        highestTrackableValue: 3_600_000_000,
+        numberOfSignificantValueDigits: .three
+    )
+    /// CLOCK_REALTIME − CLOCK_MONOTONIC in ns at start: records carry their receive time in wall-clock µs.
+    private let realtimeOffset: Int64
     /// Arrivals without a bench header (other traffic on a shared broker).
     private(set) var unparsable = 0
     /// Distinct sequence numbers so far (progress).
@@ -31,6 +39,7 @@ final class BenchRecorder: @unchecked Sendable {
 
     init(expected: Int) {
         tracker = SequenceTracker(expected: expected)
+        realtimeOffset = WallClockTime.now().nanosecondsSinceEpoch - BenchClock.now()
     }
 
     /// Counts one arrival at `now` (CLOCK_MONOTONIC ns); `value` holds the bench header (``BenchPayload/find(in:)``).
@@ -52,12 +61,21 @@ final class BenchRecorder: @unchecked Sendable {
     var batchObserver: WrittenBatchObserver {
         { [self] batch in
             let now = BenchClock.now()
-            batch.forEachRecord { record in self.record(record.value, at: now) }
+            let nowMicros = (now + realtimeOffset) / 1000
+            batch.forEachRecord { record in
+                self.record(record.value, at: now)
+                _ = self.gatewayHistogram.record(UInt64(max(0, nowMicros - record.receiveTimeMicros)))
+            }
         }
     }
 
     /// The percentiles, or nil when nothing arrived.
-    var latency: BenchLatency? {
+    var latency: BenchLatency? { Self.percentiles(histogram) }
+
+    /// Receive → durable percentiles (gateway runs), or nil when nothing was written.
+    var gatewayLatency: BenchLatency? { Self.percentiles(gatewayHistogram) }
+
+    private static func percentiles(_ histogram: Histogram<UInt64>) -> BenchLatency? {
         guard histogram.totalCount > 0 else { return nil }
         return BenchLatency(
             p50: histogram.valueAtPercentile(50),

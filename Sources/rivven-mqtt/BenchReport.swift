@@ -107,6 +107,8 @@ struct BenchRunResult {
     /// Start → the N-th message at the sink; nil when not every message arrived.
     var seconds: Double?
     var latency: BenchLatency?
+    /// The gateway's own share: its receipt of each message → durable (nil for the baseline).
+    var gatewayLatency: BenchLatency?
     var latencyTo = ""
     var verifiedAt = "the subscriber (every message received)"
     /// The subject's CPU seconds (user, system) over the window.
@@ -140,6 +142,7 @@ struct BenchRunResult {
         loss = recorder.tracker.missing
         unparsable = recorder.unparsable
         latency = recorder.latency
+        gatewayLatency = recorder.gatewayLatency
         let completedAt = recorder.completedAt.load(ordering: .acquiring)
         seconds = completedAt > 0 ? Double(completedAt - start) / 1e9 : nil
     }
@@ -190,6 +193,18 @@ struct BenchRunResult {
             )
         } else {
             fields.append(("latency_us", .null))
+        }
+        if let gatewayLatency {
+            fields.append(
+                (
+                    "receive_to_durable_us",
+                    .object([
+                        ("p50", .int(Int(gatewayLatency.p50))), ("p99", .int(Int(gatewayLatency.p99))),
+                        ("p99_9", .int(Int(gatewayLatency.p999))), ("max", .int(Int(gatewayLatency.max))),
+                        ("mean", .double(gatewayLatency.mean, 1)),
+                    ])
+                )
+            )
         }
         if let cpu, let total = cpuSeconds {
             var object: [(String, BenchJSON)] = [
@@ -260,6 +275,7 @@ struct BenchReport {
         let publishing = s.rate.map { "\(BenchFormat.grouped(Int($0))) msgs/s" } ?? "flood"
         return "\(s.scenario.rawValue), QoS \(s.qos), \(BenchFormat.grouped(s.messages)) × \(s.payload) B, "
             + "\(s.publishers) publisher\(s.publishers == 1 ? "" : "s") (\(publishing)), in-flight window \(s.inflight)"
+            + (s.tcpNoDelay ? ", TCP_NODELAY" : "")
     }
 
     private var sinkText: String {
@@ -280,6 +296,7 @@ struct BenchReport {
             ("publishers", .int(settings.publishers)),
             ("rate", settings.rate.map { .double($0, 1) } ?? .null),
             ("inflight", .int(settings.inflight)),
+            ("tcp_nodelay", .bool(settings.tcpNoDelay)),
             ("format", .string(settings.format.rawValue)),
             ("sink", .string(settings.sink.name)),
             ("writer", writer.map { .string($0) } ?? .null),
@@ -304,6 +321,28 @@ struct BenchReport {
             fields.append(("ratio", .null))
         }
         return .object(fields)
+    }
+
+    /// One line for a run of a series: the rates, the ratio and the loss.
+    var oneLine: String {
+        func rate(_ run: BenchRunResult?) -> String {
+            run?.messagesPerSecond.map { BenchFormat.grouped(Int($0.rounded())) + " msgs/s" } ?? "-"
+        }
+        var text = "rivven-mqtt \(rate(gateway))"
+        if baseline != nil {
+            text += ", baseline \(rate(baseline))"
+            if let ratio = ratio({ $0.messagesPerSecond }) { text += ", ratio \(BenchFormat.fixed(ratio, 2))" }
+        }
+        return text + (isLossFree ? ", loss 0" : ", FAILED: \(failureSummary)")
+    }
+
+    /// The workload, the broker and the sink.
+    var headerLines: [String] {
+        let brokerText = settings.broker == nil ? "private mosquitto \(brokerVersion ?? "")" : "--broker"
+        return [
+            "rivven-mqtt bench: \(workloadText)",
+            "broker: \(brokerText) at \(brokerURL); sink: \(sinkText)",
+        ]
     }
 
     /// The table for people.
@@ -333,6 +372,10 @@ struct BenchReport {
         )
         row("latency p99.9 ms", { $0.latency.map { BenchFormat.milliseconds($0.p999) } ?? "-" })
         row("latency max ms", { $0.latency.map { BenchFormat.milliseconds($0.max) } ?? "-" })
+        if gateway?.gatewayLatency != nil {
+            row("in gateway p50 ms", { $0.gatewayLatency.map { BenchFormat.milliseconds($0.p50) } ?? "-" })
+            row("in gateway p99 ms", { $0.gatewayLatency.map { BenchFormat.milliseconds($0.p99) } ?? "-" })
+        }
         row("received", { BenchFormat.grouped($0.received) })
         row("loss", { run in String(run.loss) + (run.walLoss.map { " (log \($0))" } ?? "") })
         row("duplicates", { String($0.duplicates) })
@@ -355,10 +398,7 @@ struct BenchReport {
             let fill = String(repeating: " ", count: max(0, width - text.count))
             return right ? fill + text : text + fill
         }
-        var lines: [String] = []
-        lines.append("rivven-mqtt bench: \(workloadText)")
-        let brokerText = settings.broker == nil ? "private mosquitto \(brokerVersion ?? "")" : "--broker"
-        lines.append("broker: \(brokerText) at \(brokerURL); sink: \(sinkText)")
+        var lines = headerLines
         lines.append("")
         var header = pad("", labelWidth, right: false)
         for run in runs { header += pad(run.subject, columnWidth) }
@@ -373,6 +413,7 @@ struct BenchReport {
         lines.append("")
         for run in runs {
             var note = "\(run.subject): latency = publish → \(run.latencyTo); verified at \(run.verifiedAt)"
+            if run.gatewayLatency != nil { note += "; in gateway = MQTT receipt → \(run.latencyTo)" }
             if run.unparsable > 0 { note += "; \(run.unparsable) records without the bench header" }
             lines.append(note)
             let scalars = run.details.compactMap { key, value -> String? in

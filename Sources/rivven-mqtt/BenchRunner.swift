@@ -96,7 +96,11 @@ final class BenchRunner {
         if let external = settings.broker { return BenchEndpoint(host: external.host, port: external.port) }
         let brokerDirectory = directory + "/broker-" + name
         mkdir(brokerDirectory, 0o700)
-        let broker = try BenchBroker.start(directory: brokerDirectory, inflight: settings.inflight)
+        let broker = try BenchBroker.start(
+            directory: brokerDirectory,
+            inflight: settings.inflight,
+            tcpNoDelay: settings.tcpNoDelay
+        )
         return BenchEndpoint(host: "127.0.0.1", port: broker.port, broker: broker)
     }
 
@@ -502,6 +506,15 @@ final class BenchRunner {
         result.measure(from: start, to: endMark, brokerRunning: endpoint.broker != nil)
         let gatewayTicks = BenchMark.threadTicks(from: start, to: endMark, include: Self.isGatewayThread)
         result.cpu = (gatewayTicks.userSeconds, gatewayTicks.systemSeconds)
+        // Where the gateway's CPU went, by thread: the evidence a profile starts from.
+        for (key, prefix) in [
+            ("cpu_mqtt_s", "mqtt-"), ("cpu_writer_s", "log-writer"), ("cpu_io_uring_workers_s", "iou-"),
+            ("cpu_forwarder_s", "rivven-fwd"),
+        ] {
+            let ticks = BenchMark.threadTicks(from: start, to: endMark) { $0.hasPrefix(prefix) }
+            let seconds = ticks.userSeconds + ticks.systemSeconds
+            if seconds > 0 { result.details.append((key, .double(seconds, 2))) }
+        }
         if let publishedAt, publishedAt > start.time { result.publishSeconds = Double(publishedAt - start.time) / 1e9 }
         report.writer = settings.sink == .null ? "none (null sink)" : capture.writer
         report.rivvenTransport = capture.rivvenTransport

@@ -85,6 +85,60 @@ struct BenchCommandTests {
         #expect(gateway?["messages_received"] as? Int == 5000)
         #expect((gateway?["broker_cpu_s"] as? Double ?? -1) >= 0)
         #expect((gateway?[path: "latency_us", "to"] as? String)?.contains("durable") == true)
+        // The gateway's own share (MQTT receipt → durable) is part of publish → durable.
+        let inGateway = try #require(gateway?["receive_to_durable_us"] as? [String: Any], "\(gateway ?? [:])")
+        let ownP50 = try #require(inGateway["p50"] as? Int)
+        let ownMax = try #require(inGateway["max"] as? Int)
+        let totalMax = try #require(gateway?[path: "latency_us", "max"] as? Int)
+        #expect(ownP50 <= ownMax && ownMax <= totalMax + 1000, "\(inGateway) vs max \(totalMax) µs")
+        #expect((gateway?["cpu_mqtt_s"] as? Double ?? -1) >= 0, "\(gateway ?? [:])")
+        #expect((gateway?["cpu_writer_s"] as? Double ?? -1) >= 0, "\(gateway ?? [:])")
+    }
+
+    /// `--runs`: each repetition is a baseline run and a gateway run on fresh brokers; the summary holds medians and
+    /// the ratio of each repetition.
+    @Test func repeatedRunsReportMediansAndPairedRatios() async throws {
+        let (status, series, stderr) = try await Self.benchJSON([
+            "--messages", "2000", "--payload", "64", "--qos", "1", "--baseline", "--runs", "3", "--tcp-nodelay",
+        ])
+        #expect(status == 0, "\(stderr)")
+        #expect(series["runs"] as? Int == 3)
+        #expect(series["ok"] as? Bool == true)
+        #expect(series["loss"] as? Int == 0)
+        let reports = try #require(series["reports"] as? [[String: Any]], "\(series)")
+        #expect(reports.count == 3)
+        var rates: [Double] = []
+        var ratios: [Double] = []
+        var brokers: Set<String> = []
+        for report in reports {
+            #expect(report["tcp_nodelay"] as? Bool == true)
+            let gateway = report["gateway"] as? [String: Any]
+            try Self.checkCompleteRun(gateway, subject: "rivven-mqtt", messages: 2000)
+            try Self.checkCompleteRun(report["baseline"] as? [String: Any], subject: "baseline", messages: 2000)
+            rates.append(try #require(gateway?["msgs_per_s"] as? Double))
+            ratios.append(try #require(report[path: "ratio", "msgs_per_s"] as? Double))
+            brokers.insert(try #require(report[path: "broker", "url"] as? String))
+        }
+        #expect(brokers.count == 3, "each repetition has a broker of its own: \(brokers)")
+        // The summary is computed from the runs above: the median of three is the middle one.
+        let medianRate = try #require(series[path: "median", "msgs_per_s", "gateway"] as? Double)
+        #expect(abs(medianRate - rates.sorted()[1]) <= 1, "\(medianRate) vs \(rates)")
+        let perRun = try #require(series[path: "ratio", "msgs_per_s", "per_run"] as? [Double])
+        #expect(zip(perRun, ratios).allSatisfy { abs($0 - $1) < 0.002 }, "\(perRun) vs \(ratios)")
+        let medianRatio = try #require(series[path: "ratio", "msgs_per_s", "median"] as? Double)
+        #expect(abs(medianRatio - ratios.sorted()[1]) < 0.002, "\(medianRatio) vs \(ratios)")
+        #expect(stderr.contains("run 3/3:"), "\(stderr)")
+    }
+
+    @Test func repeatedRunsTable() async throws {
+        let run = try await Self.bench(["--messages", "1000", "--payload", "64", "--baseline", "--runs", "2"])
+        #expect(run.status == 0, "\(run.stderr)")
+        for text in [
+            "2 runs, medians", "messages/s", "in gateway p99 ms", "range", "messages/s ratio per run: ",
+            "ok: every sequence number arrived in every run",
+        ] {
+            #expect(run.stdout.contains(text), "'\(text)' missing from:\n\(run.stdout)")
+        }
     }
 
     @Test func forwardingToTheRivvenTestServer() async throws {
@@ -171,6 +225,7 @@ struct BenchCommandTests {
             (["--payload", "10"], "--payload"), (["--sink", "kafka"], "--sink"), (["--qos", "3"], "--qos"),
             (["--rate", "100", "--scenario", "drain"], "--rate"), (["--broker", "mqtts://localhost"], "plain MQTT"),
             (["--sink", "rivven://nohost"], "HOST:PORT"), (["--publishers", "0"], "--publishers"),
+            (["--runs", "0"], "--runs"),
         ] {
             let run = try await Self.bench(arguments)
             #expect(run.status == 2, "\(arguments): \(run.stderr)")
@@ -185,7 +240,8 @@ struct BenchCommandTests {
         #expect(help.status == 0)
         for option in [
             "--messages", "--payload", "--qos", "--publishers", "--rate", "--scenario", "--sink", "--broker",
-            "--baseline", "--json", "--inflight", "--format", "--timeout", "--log-level", "--log-format",
+            "--baseline", "--json", "--inflight", "--format", "--timeout", "--log-level", "--log-format", "--runs",
+            "--tcp-nodelay",
         ] {
             #expect(help.stdout.contains(option), "\(option) missing from:\n\(help.stdout)")
         }

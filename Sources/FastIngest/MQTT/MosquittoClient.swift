@@ -441,6 +441,12 @@ package final class MosquittoClient {
         wakeFD: Int32 = -1,
         readMore: () -> Bool = { false }
     ) -> Bool {
+        guard self.socket >= 0 else { return false }
+        // Held packets that may leave go out before waiting: the socket is nearly always writable, so a poll for
+        // POLLOUT first would cost a system call per release. A write that would block leaves the rest queued.
+        if allowWrite && wantsWrite {
+            guard loopWrite().isSuccess else { return false }
+        }
         let socket = self.socket
         guard socket >= 0 else { return false }
         let writeEvents = allowWrite && wantsWrite ? Int16(POLLOUT) : 0

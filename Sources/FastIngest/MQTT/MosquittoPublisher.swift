@@ -23,14 +23,18 @@ package final class MosquittoPublisher {
         package var qos: Int
         /// Messages outstanding at most (also libmosquitto's own in-flight limit, capped at 65535).
         package var window: Int
+        /// TCP_NODELAY on the socket (Nagle off): each PUBLISH leaves at once instead of waiting for the previous
+        /// segment's acknowledgement.
+        package var tcpNoDelay: Bool
 
         /// Creates options.
-        package init(host: String, port: Int, clientID: String, qos: Int, window: Int) {
+        package init(host: String, port: Int, clientID: String, qos: Int, window: Int, tcpNoDelay: Bool = false) {
             self.host = host
             self.port = port
             self.clientID = clientID
             self.qos = qos
             self.window = max(1, window)
+            self.tcpNoDelay = tcpNoDelay
         }
     }
 
@@ -56,6 +60,7 @@ package final class MosquittoPublisher {
         mosquitto_user_data_set(handle, Unmanaged.passUnretained(self).toOpaque())
         _ = mosquitto_int_option(handle, MOSQ_OPT_PROTOCOL_VERSION, Int32(MQTT_PROTOCOL_V311))
         _ = mosquitto_max_inflight_messages_set(handle, UInt32(min(options.window, 65535)))
+        if options.tcpNoDelay { _ = mosquitto_int_option(handle, MOSQ_OPT_TCP_NODELAY, 1) }
         mosquitto_connect_callback_set(handle) { _, userdata, rc in
             guard let userdata else { return }
             Unmanaged<MosquittoPublisher>.fromOpaque(userdata).takeUnretainedValue().connack = rc

@@ -33,7 +33,10 @@ package final class WakePipe: Sendable {
     /// Empties the pipe.
     package func drain() {
         var buffer = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-        while withUnsafeMutableBytes(of: &buffer, { read(readFD, $0.baseAddress, $0.count) }) > 0 {}
+        // A read that did not fill the buffer emptied the pipe: no second read to learn that (a syscall per wake).
+        while withUnsafeMutableBytes(of: &buffer, { read(readFD, $0.baseAddress, $0.count) })
+            == MemoryLayout.size(ofValue: buffer)
+        {}
     }
 
     /// Blocks until signalled (or `timeoutMilliseconds` pass, -1 = forever); drains and returns true when woken.
