@@ -110,6 +110,14 @@ struct BenchCommand: ParsableCommand {
     )
     var tcpNoDelay = false
 
+    @Option(
+        help: ArgumentHelp(
+            "The gateway's buffer.capacity_bytes (ring memory per connection); default: the config default, 64 MiB.",
+            valueName: "BYTES"
+        )
+    )
+    var bufferBytes: Int?
+
     @Option(help: "Record format of the gateway: envelope (rivven-connect JSON) or raw (the payload bytes).")
     var format: Format = .envelope
 
@@ -138,6 +146,9 @@ struct BenchCommand: ParsableCommand {
         }
         if inflight < 1 || inflight > 65535 { throw ValidationError("--inflight must be between 1 and 65535") }
         if timeout < 1 { throw ValidationError("--timeout must be at least 1 second") }
+        if let bufferBytes, bufferBytes < 1 << 20 || bufferBytes > 1 << 40 {
+            throw ValidationError("--buffer-bytes must be between 1 MiB (1048576) and 2^40 (the config's range)")
+        }
         if runs < 1 || runs > 100 { throw ValidationError("--runs must be between 1 and 100") }
         _ = try parsedSink()
         _ = try parsedBroker()
@@ -196,6 +207,7 @@ struct BenchCommand: ParsableCommand {
             baseline: baseline,
             inflight: inflight,
             tcpNoDelay: tcpNoDelay,
+            bufferBytes: bufferBytes,
             format: format,
             timeoutSeconds: timeout,
             logLevel: logLevel,
@@ -274,6 +286,7 @@ struct BenchSettings: Sendable {
     var baseline: Bool
     var inflight: Int
     var tcpNoDelay: Bool
+    var bufferBytes: Int?
     var format: BenchCommand.Format
     var timeoutSeconds: Int
     var logLevel: Logger.Level

@@ -282,6 +282,7 @@ struct BenchReport {
         var text = settings.sink.name
         if let writer { text += ", writer \(writer)" }
         if settings.sink != .null { text += ", fsync per batch" }
+        if let bytes = settings.bufferBytes { text += ", buffer.capacity_bytes \(BenchFormat.grouped(bytes))" }
         if let rivvenTransport { text += ", Rivven over \(rivvenTransport)" }
         return text + ", format \(settings.format.rawValue)"
     }
@@ -297,6 +298,7 @@ struct BenchReport {
             ("rate", settings.rate.map { .double($0, 1) } ?? .null),
             ("inflight", .int(settings.inflight)),
             ("tcp_nodelay", .bool(settings.tcpNoDelay)),
+            ("buffer_bytes", settings.bufferBytes.map { .int($0) } ?? .null),
             ("format", .string(settings.format.rawValue)),
             ("sink", .string(settings.sink.name)),
             ("writer", writer.map { .string($0) } ?? .null),

@@ -320,6 +320,13 @@ final class BenchRunner {
               listen: "off"
 
             """
+        if let bytes = settings.bufferBytes {
+            yaml += """
+                buffer:
+                  capacity_bytes: \(bytes)
+
+                """
+        }
         if let rivven {
             yaml += """
                 broker:

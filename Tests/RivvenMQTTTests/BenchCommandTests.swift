@@ -177,9 +177,10 @@ struct BenchCommandTests {
     @Test func nullSinkRawPayloadsFromSeveralPublishersAtQoS2() async throws {
         let (status, report, stderr) = try await Self.benchJSON([
             "--messages", "2000", "--payload", "30", "--qos", "2", "--publishers", "3", "--sink", "null",
-            "--format", "raw", "--rate", "4000",
+            "--format", "raw", "--rate", "4000", "--buffer-bytes", "1048576",
         ])
         #expect(status == 0, "\(stderr)")
+        #expect(report["buffer_bytes"] as? Int == 1_048_576)
         #expect(report["writer"] as? String == "none (null sink)")
         #expect(report["format"] as? String == "raw")
         try Self.checkCompleteRun(report["gateway"] as? [String: Any], subject: "rivven-mqtt", messages: 2000)
@@ -225,7 +226,7 @@ struct BenchCommandTests {
             (["--payload", "10"], "--payload"), (["--sink", "kafka"], "--sink"), (["--qos", "3"], "--qos"),
             (["--rate", "100", "--scenario", "drain"], "--rate"), (["--broker", "mqtts://localhost"], "plain MQTT"),
             (["--sink", "rivven://nohost"], "HOST:PORT"), (["--publishers", "0"], "--publishers"),
-            (["--runs", "0"], "--runs"),
+            (["--runs", "0"], "--runs"), (["--buffer-bytes", "10"], "--buffer-bytes"),
         ] {
             let run = try await Self.bench(arguments)
             #expect(run.status == 2, "\(arguments): \(run.stderr)")
@@ -241,7 +242,7 @@ struct BenchCommandTests {
         for option in [
             "--messages", "--payload", "--qos", "--publishers", "--rate", "--scenario", "--sink", "--broker",
             "--baseline", "--json", "--inflight", "--format", "--timeout", "--log-level", "--log-format", "--runs",
-            "--tcp-nodelay",
+            "--tcp-nodelay", "--buffer-bytes",
         ] {
             #expect(help.stdout.contains(option), "\(option) missing from:\n\(help.stdout)")
         }

@@ -62,7 +62,7 @@ public final class MessageRing: @unchecked Sendable {
     public let slotCount: Int
     /// Arena size in bytes.
     public let arenaCapacity: Int
-    /// An empty ring whose next message would start at or past this arena offset starts again at 0 (see `push`).
+    /// An empty ring whose next message would start at or past this arena offset starts again at 0 (`rewindIfEmpty`).
     private let rewindThreshold: Int
     private let mask: UInt64
     private let slots: UnsafeMutablePointer<Slot>
@@ -117,7 +117,31 @@ public final class MessageRing: @unchecked Sendable {
     public func hasRoom(forBytes bytes: Int) -> Bool {
         let tail = consumed.load(ordering: .acquiring)
         guard head - tail < UInt64(slotCount) else { return false }
+        // An empty ring starts again at the arena's beginning (`rewindIfEmpty`): anything up to the arena fits.
+        if isDrained(tail: tail) { return bytes <= arenaCapacity }
         return cost(for: bytes) <= freeBytes()
+    }
+
+    /// Every message consumed and every arena byte released: nothing in the arena is in use (producer thread only:
+    /// with the ring empty only the producer can change it).
+    private func isDrained(tail: UInt64) -> Bool {
+        tail == head && consumedBytes.load(ordering: .acquiring) == producedBytes
+    }
+
+    /// An empty ring starts again at the arena's beginning — when the next message would not fit contiguously at the
+    /// current position (without this, a message longer than the room left at the end of the arena and longer than
+    /// its start could never be placed: with `capacity_bytes` 1 MiB and a headroom of 1 MiB the MQTT thread stopped
+    /// reading for good), and once past `rewindThreshold`, so that while the consumer keeps up, messages stay in the
+    /// first pages of the arena and the rest is never touched (resident memory follows the backlog, not
+    /// `capacity_bytes`). The skipped bytes are produced and released at once: nothing holds them.
+    private func rewindIfEmpty(forBytes length: Int) {
+        let position = Int(producedBytes % UInt64(arenaCapacity))
+        guard position != 0, position + length > arenaCapacity || position >= rewindThreshold,
+            isDrained(tail: consumed.load(ordering: .acquiring))
+        else { return }
+        let skipped = UInt64(arenaCapacity - position)
+        producedBytes &+= skipped
+        consumedBytes.wrappingAdd(skipped, ordering: .releasing)
     }
 
     private func freeBytes() -> Int {
@@ -146,6 +170,7 @@ public final class MessageRing: @unchecked Sendable {
     ) -> PushResult {
         let length = topic.count + properties.count + payload.count
         guard length <= arenaCapacity else { return .tooLarge }
+        rewindIfEmpty(forBytes: length)
         while !hasRoom(forBytes: length) {
             switch dropPolicy {
             case .block:
@@ -159,18 +184,8 @@ public final class MessageRing: @unchecked Sendable {
             }
         }
         let position = Int(producedBytes % UInt64(arenaCapacity))
-        var cost = self.cost(for: length)
-        var offset = position + length <= arenaCapacity ? position : 0
-        if offset >= rewindThreshold && consumed.load(ordering: .acquiring) == head {
-            // Empty ring: start again at the arena's beginning (the rest of the arena counts as padding until the
-            // consumer passes it). While the consumer keeps up, messages then stay in the first pages of the arena
-            // and the rest is never touched: resident memory follows the backlog, not `capacity_bytes`.
-            let rewound = arenaCapacity - position + length
-            if rewound <= freeBytes() {
-                offset = 0
-                cost = rewound
-            }
-        }
+        let cost = self.cost(for: length)
+        let offset = position + length <= arenaCapacity ? position : 0
         let base = arena + offset
         if topic.count > 0 { base.copyMemory(from: topic.baseAddress!, byteCount: topic.count) }
         if properties.count > 0 {

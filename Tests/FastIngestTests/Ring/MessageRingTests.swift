@@ -179,6 +179,29 @@ struct MessageRingTests {
         #expect(ring.availableCount == 0)
     }
 
+    /// A message longer than both the room left at the arena's end and its beginning still fits an empty ring (it
+    /// used to get `.full` for ever: with buffer.capacity_bytes 1 MiB the MQTT thread, asking for 1 MiB of headroom,
+    /// never read again).
+    @Test func anEmptyRingTakesAnyMessageUpToTheArena() {
+        let ring = MessageRing(messages: 64, bytes: 1 << 20)  // rewinds on its own only past 64 KiB
+        let small = [UInt8](repeating: 1, count: 10_000)
+        #expect(push(ring, "t", small) == .queued)
+        #expect(pop(ring)?.1 == small)
+        #expect(ring.hasRoom(forBytes: 1 << 20), "an empty ring has the whole arena")
+        let whole = [UInt8](repeating: 7, count: (1 << 20) - 1)
+        #expect(push(ring, "t", whole) == .queued)
+        #expect(!ring.hasRoom(forBytes: 1))
+        #expect(pop(ring)?.1 == whole)
+        // And the arena is whole again afterwards, at any position.
+        for size in [300_000, 900_000, 1 << 19, (1 << 20) - 1] {
+            #expect(ring.hasRoom(forBytes: 1 << 20))
+            let payload = [UInt8](repeating: UInt8(truncatingIfNeeded: size), count: size)
+            #expect(push(ring, "t", payload) == .queued, "\(size) bytes")
+            #expect(pop(ring)?.1 == payload)
+        }
+        #expect(ring.availableCount == 0)
+    }
+
     @Test func fullByBytesOrSlotsBlocksUnderBlockPolicy() {
         let bySlots = MessageRing(messages: 2, bytes: 4096)
         #expect(push(bySlots, "a", [1]) == .queued)
