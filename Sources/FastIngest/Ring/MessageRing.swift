@@ -170,7 +170,6 @@ public final class MessageRing: @unchecked Sendable {
     ) -> PushResult {
         let length = topic.count + properties.count + payload.count
         guard length <= arenaCapacity else { return .tooLarge }
-        rewindIfEmpty(forBytes: length)
         while !hasRoom(forBytes: length) {
             switch dropPolicy {
             case .block:
@@ -183,6 +182,8 @@ public final class MessageRing: @unchecked Sendable {
                 droppedOldest += discarded
             }
         }
+        // After the drops: discarding every older message may have emptied the ring, which `hasRoom` counted on.
+        rewindIfEmpty(forBytes: length)
         let position = Int(producedBytes % UInt64(arenaCapacity))
         let cost = self.cost(for: length)
         let offset = position + length <= arenaCapacity ? position : 0

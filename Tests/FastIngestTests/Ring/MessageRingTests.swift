@@ -202,6 +202,23 @@ struct MessageRingTests {
         #expect(ring.availableCount == 0)
     }
 
+    /// drop_oldest that empties the ring to make room: the message then starts at the arena's beginning and costs
+    /// only its own bytes, so the room left is exactly the rest of the arena.
+    @Test func droppingEverythingOlderRewindsTheArena() {
+        let ring = MessageRing(messages: 64, bytes: 1 << 20)
+        #expect(push(ring, "t", [UInt8](repeating: 1, count: 10_000)) == .queued)
+        #expect(pop(ring) != nil)
+        #expect(push(ring, "t", [UInt8](repeating: 2, count: 600_000)) == .queued)
+        var dropped = 0
+        let large = [UInt8](repeating: 3, count: 900_000)
+        #expect(push(ring, "t", large, policy: .dropOldest, dropped: &dropped) == .queued)
+        #expect(dropped == 1)
+        #expect(ring.hasRoom(forBytes: (1 << 20) - 900_001), "the arena past the message is free")
+        #expect(!ring.hasRoom(forBytes: (1 << 20) - 900_000))
+        #expect(pop(ring)?.1 == large)
+        #expect(ring.availableCount == 0)
+    }
+
     @Test func fullByBytesOrSlotsBlocksUnderBlockPolicy() {
         let bySlots = MessageRing(messages: 2, bytes: 4096)
         #expect(push(bySlots, "a", [1]) == .queued)
