@@ -257,7 +257,9 @@ public final class IngestPipeline: Sendable {
             for index in 0..<source.mqtt.connections {
                 let ring = MessageRing(
                     messages: configuration.buffer.capacityMessages,
-                    bytes: configuration.buffer.capacityBytes
+                    bytes: configuration.buffer.capacityBytes,
+                    // drop_oldest discards from the producer's side, out of the consumer's release order.
+                    givesBackPages: configuration.buffer.whenFull != .dropOldest
                 )
                 let handler = RingHandler(
                     ring: ring,
