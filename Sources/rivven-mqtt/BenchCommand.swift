@@ -323,25 +323,12 @@ enum BenchSignals {
     static let cancelled = Atomic<Bool>(false)
 
     static func start() {
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGINT)
-        sigaddset(&set, SIGTERM)
-        pthread_sigmask(SIG_BLOCK, &set, nil)
-        let watched = set
-        _ = DriverThread(name: "bench-signals") {
-            var set = watched
-            while true {
-                var signal: Int32 = 0
-                guard sigwait(&set, &signal) == 0 else { continue }
-                if !cancelled.exchange(true, ordering: .acquiringAndReleasing) {
-                    writeStandardError("\(signal == SIGINT ? "SIGINT" : "SIGTERM") received: stopping the bench")
-                    continue
-                }
-                let pid = BenchBroker.runningPID.load(ordering: .acquiring)
-                if pid > 0 { kill(pid, SIGKILL) }
-                _exit(128 + signal)
-            }
+        SignalWatcher.watch(thread: "bench-signals") { name in
+            cancelled.store(true, ordering: .releasing)
+            writeStandardError("\(name) received: stopping the bench")
+        } onAgain: { _ in
+            let pid = BenchBroker.runningPID.load(ordering: .acquiring)
+            if pid > 0 { kill(pid, SIGKILL) }
         }
     }
 }

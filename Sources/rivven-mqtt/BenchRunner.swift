@@ -262,6 +262,8 @@ final class BenchRunner {
         }
         while !outcome.done.load(ordering: .acquiring) {
             recorder.completion.wait(timeoutMilliseconds: 50)
+            // A signal first: it also stops the publishers, whose failure would hide it.
+            try checkCancelled()
             if let failure = publishers?.failureMessage { throw BenchFailure(failure) }
             progress.show(
                 "baseline",
@@ -483,8 +485,9 @@ final class BenchRunner {
             if outcome.done.load(ordering: .acquiring) {
                 throw BenchFailure("the gateway stopped: \(outcome.failureMessage ?? "no reason given")")
             }
-            if let failure = publishers?.failureMessage { throw BenchFailure(failure) }
+            // A signal first: it also stops the publishers, whose failure would hide it.
             try checkCancelled()
+            if let failure = publishers?.failureMessage { throw BenchFailure(failure) }
             if BenchClock.now() > deadline {
                 timedOut = true
                 break

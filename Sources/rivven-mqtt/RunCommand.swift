@@ -200,13 +200,29 @@ enum BlockingTask {
 enum SignalWatcher {
     /// Blocks the signals in every thread (call before starting any) and waits for them on a thread of its own.
     static func start(logger: Logger, onFirst: @escaping @Sendable () -> Void) {
+        watch(thread: "signals") { name in
+            logger.notice("\(name) received: stopping gracefully (send again to exit at once)")
+            onFirst()
+        } onAgain: { name in
+            logger.warning("\(name) received again: exiting at once")
+        }
+    }
+
+    /// Blocks SIGINT and SIGTERM in every thread (call before starting any) and waits for them on a thread named
+    /// `thread`: `onFirst` runs for the first one; for any later one `onAgain` runs and the process exits at once
+    /// (status 128 + the signal). Both get the signal's name.
+    static func watch(
+        thread: String,
+        onFirst: @escaping @Sendable (String) -> Void,
+        onAgain: @escaping @Sendable (String) -> Void
+    ) {
         var set = sigset_t()
         sigemptyset(&set)
         sigaddset(&set, SIGINT)
         sigaddset(&set, SIGTERM)
         pthread_sigmask(SIG_BLOCK, &set, nil)
         let watched = set
-        _ = DriverThread(name: "signals") {
+        _ = DriverThread(name: thread) {
             var set = watched
             var count = 0
             while true {
@@ -215,10 +231,9 @@ enum SignalWatcher {
                 count += 1
                 let name = signal == SIGINT ? "SIGINT" : "SIGTERM"
                 if count == 1 {
-                    logger.notice("\(name) received: stopping gracefully (send again to exit at once)")
-                    onFirst()
+                    onFirst(name)
                 } else {
-                    logger.warning("\(name) received again: exiting at once")
+                    onAgain(name)
                     _exit(128 + signal)
                 }
             }

@@ -221,6 +221,28 @@ struct BenchCommandTests {
         }
     }
 
+    /// SIGINT cancels a run (exit 1, "interrupted"); a second one exits at once with 128 + SIGINT.
+    @Test func signalsCancelTheRun() async throws {
+        let arguments = ["bench", "--messages", "2000000", "--payload", "64", "--rate", "20000", "--log-level", "info"]
+        let once = BinaryProcess(executable: try BinaryProcess.productBinaryPath())
+        try once.start(arguments: arguments)
+        #expect(await once.waitForStderr(containing: "MQTT connected", timeout: .seconds(60)), "\(once.stderrText)")
+        once.signal(SIGINT)
+        #expect(await once.waitForExit(timeout: .seconds(60)) == 1, "\(once.stderrText)")
+        #expect(once.stderrText.contains("SIGINT received: stopping the bench"), "\(once.stderrText)")
+        #expect(once.stderrText.contains("interrupted"), "\(once.stderrText)")
+
+        let twice = BinaryProcess(executable: try BinaryProcess.productBinaryPath())
+        try twice.start(arguments: arguments)
+        #expect(await twice.waitForStderr(containing: "MQTT connected", timeout: .seconds(60)), "\(twice.stderrText)")
+        twice.signal(SIGINT)
+        #expect(await twice.waitForStderr(containing: "stopping the bench"), "\(twice.stderrText)")
+        twice.signal(SIGINT)
+        let status = await twice.waitForExit(timeout: .seconds(60))
+        // The first signal may already have finished the run; otherwise the second one cut it short.
+        #expect(status == 128 + SIGINT || status == 1, "\(String(describing: status)): \(twice.stderrText)")
+    }
+
     @Test func badOptionsExitTwo() async throws {
         for (arguments, message) in [
             (["--payload", "10"], "--payload"), (["--sink", "kafka"], "--sink"), (["--qos", "3"], "--qos"),

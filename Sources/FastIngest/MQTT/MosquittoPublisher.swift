@@ -109,6 +109,8 @@ package final class MosquittoPublisher {
     ) throws(MQTTError) {
         let window = options.window
         for index in 0..<count {
+            // At a fixed rate the publisher may never wait in `loop`: ask here too, every 256 messages.
+            if index & 255 == 255 { try checkCancelled() }
             while published - acknowledged >= window {
                 try loop(timeoutMilliseconds: 100, deadline: deadline, waitingFor: "acknowledgements")
             }
@@ -164,6 +166,12 @@ package final class MosquittoPublisher {
         }
     }
 
+    private func checkCancelled() throws(MQTTError) {
+        if cancellation?() == true {
+            throw MQTTError(.timeout, "bench publisher stopped (\(acknowledged) of \(published) acknowledged)")
+        }
+    }
+
     private func loop(timeoutMilliseconds: Int32, deadline: Int64, waitingFor what: String) throws(MQTTError) {
         let rc = mosquitto_loop(handle, max(0, timeoutMilliseconds), 1)
         guard rc == MOSQ_ERR_SUCCESS.rawValue else {
@@ -172,9 +180,7 @@ package final class MosquittoPublisher {
                 "bench publisher lost its connection after \(published) messages: \(MosquittoResult(rc))"
             )
         }
-        if cancellation?() == true {
-            throw MQTTError(.timeout, "bench publisher stopped (\(acknowledged) of \(published) acknowledged)")
-        }
+        try checkCancelled()
         if BenchClock.now() > deadline {
             throw MQTTError(
                 .timeout,
