@@ -76,6 +76,12 @@ enum BenchFormat {
         return text
     }
 
+    /// `text` padded with spaces to `width` characters, on the left (right-aligned) or on the right.
+    static func pad(_ text: String, _ width: Int, right: Bool = true) -> String {
+        let fill = String(repeating: " ", count: max(0, width - text.count))
+        return right ? fill + text : text + fill
+    }
+
     /// An integer with spaces between thousands: `1 234 567`.
     static func grouped(_ value: Int) -> String {
         let digits = Array(String(abs(value)))
@@ -256,7 +262,7 @@ struct BenchReport {
     }
 
     /// Gateway ÷ baseline.
-    private func ratio(_ value: (BenchRunResult) -> Double?) -> Double? {
+    func ratio(_ value: (BenchRunResult) -> Double?) -> Double? {
         guard let gateway, let baseline, let g = value(gateway), let b = value(baseline), b > 0 else { return nil }
         return g / b
     }
@@ -396,20 +402,16 @@ struct BenchReport {
 
         let labelWidth = max(22, rows.map(\.0.count).max() ?? 0)
         let columnWidth = max(16, rows.flatMap(\.1).map(\.count).max() ?? 0) + 2
-        func pad(_ text: String, _ width: Int, right: Bool = true) -> String {
-            let fill = String(repeating: " ", count: max(0, width - text.count))
-            return right ? fill + text : text + fill
-        }
         var lines = headerLines
         lines.append("")
-        var header = pad("", labelWidth, right: false)
-        for run in runs { header += pad(run.subject, columnWidth) }
-        if baseline != nil { header += pad("ratio", 8) }
+        var header = BenchFormat.pad("", labelWidth, right: false)
+        for run in runs { header += BenchFormat.pad(run.subject, columnWidth) }
+        if baseline != nil { header += BenchFormat.pad("ratio", 8) }
         lines.append(header)
         for (label, values, ratio) in rows {
-            var line = pad(label, labelWidth, right: false)
-            for value in values { line += pad(value, columnWidth) }
-            if baseline != nil { line += pad(ratio, 8) }
+            var line = BenchFormat.pad(label, labelWidth, right: false)
+            for value in values { line += BenchFormat.pad(value, columnWidth) }
+            if baseline != nil { line += BenchFormat.pad(ratio, 8) }
             lines.append(line)
         }
         lines.append("")

@@ -29,12 +29,7 @@ struct BenchSeries {
 
     /// Gateway ÷ baseline in each run.
     private func pairedRatios(_ measure: (BenchRunResult) -> Double?) -> [Double?] {
-        reports.map { report in
-            guard let gateway = report.gateway.flatMap(measure), let baseline = report.baseline.flatMap(measure),
-                baseline > 0
-            else { return nil }
-            return gateway / baseline
-        }
+        reports.map { $0.ratio(measure) }
     }
 
     private struct Measure: Sendable {
@@ -111,45 +106,41 @@ struct BenchSeries {
         lines.append("")
         let labelWidth = 22
         let columnWidth = 16
-        func pad(_ text: String, _ width: Int, right: Bool = true) -> String {
-            let fill = String(repeating: " ", count: max(0, width - text.count))
-            return right ? fill + text : text + fill
-        }
-        var header = pad("", labelWidth, right: false)
-        for (name, _) in subjects { header += pad(name, columnWidth) }
-        if hasBaseline { header += pad("ratio", 8) + pad("range", 13) }
+        var header = BenchFormat.pad("", labelWidth, right: false)
+        for (name, _) in subjects { header += BenchFormat.pad(name, columnWidth) }
+        if hasBaseline { header += BenchFormat.pad("ratio", 8) + BenchFormat.pad("range", 13) }
         lines.append(header)
         for measure in Self.measures {
             let medians = subjects.map { Self.median(values($0.1, measure.value)) }
             guard medians.contains(where: { $0 != nil }) else { continue }
-            var line = pad(measure.label, labelWidth, right: false)
+            var line = BenchFormat.pad(measure.label, labelWidth, right: false)
             for value in medians {
                 let text = value.map {
                     measure.digits == 0 ? BenchFormat.grouped(Int($0.rounded())) : BenchFormat.fixed($0, measure.digits)
                 }
-                line += pad(text ?? "-", columnWidth)
+                line += BenchFormat.pad(text ?? "-", columnWidth)
             }
             if hasBaseline && measure.paired {
                 let ratios = pairedRatios(measure.value)
                 let present = ratios.compactMap { $0 }
-                line += pad(Self.median(ratios).map { BenchFormat.fixed($0, 2) } ?? "", 8)
+                line += BenchFormat.pad(Self.median(ratios).map { BenchFormat.fixed($0, 2) } ?? "", 8)
                 if let low = present.min(), let high = present.max() {
-                    line += pad("\(BenchFormat.fixed(low, 2))–\(BenchFormat.fixed(high, 2))", 13)
+                    line += BenchFormat.pad("\(BenchFormat.fixed(low, 2))–\(BenchFormat.fixed(high, 2))", 13)
                 }
             }
             lines.append(line)
         }
-        var totals = pad("loss / duplicates", labelWidth, right: false)
+        var totals = BenchFormat.pad("loss / duplicates", labelWidth, right: false)
         for (_, run) in subjects {
             let loss = reports.reduce(0) { $0 + (run($1).map { $0.loss + ($0.walLoss ?? 0) } ?? 0) }
             let duplicates = reports.reduce(0) { $0 + (run($1)?.duplicates ?? 0) }
-            totals += pad("\(loss) / \(duplicates)", columnWidth)
+            totals += BenchFormat.pad("\(loss) / \(duplicates)", columnWidth)
         }
         lines.append(totals)
-        var rss = pad("peak RSS MiB (max)", labelWidth, right: false)
+        var rss = BenchFormat.pad("peak RSS MiB (max)", labelWidth, right: false)
         for (_, run) in subjects {
             let peak = reports.compactMap { run($0)?.peakRSSBytes }.max()
-            rss += pad(peak.map { BenchFormat.fixed(Double($0) / 1_048_576, 1) } ?? "-", columnWidth)
+            rss += BenchFormat.pad(peak.map { BenchFormat.fixed(Double($0) / 1_048_576, 1) } ?? "-", columnWidth)
         }
         lines.append(rss)
         lines.append("")

@@ -166,7 +166,7 @@ public final class MessageRing: @unchecked Sendable {
         guard head - tail < UInt64(slotCount) else { return false }
         // An empty ring starts again at the arena's beginning (`rewindIfEmpty`): anything up to the arena fits.
         if isDrained(tail: tail) { return bytes <= arenaCapacity }
-        return cost(for: bytes) <= freeBytes()
+        return placement(of: bytes, from: position).cost <= freeBytes()
     }
 
     /// Every message consumed and every arena byte released: nothing in the arena is in use (producer thread only:
@@ -182,7 +182,7 @@ public final class MessageRing: @unchecked Sendable {
     /// first pages of the arena and the rest is never touched (resident memory follows the backlog, not
     /// `capacity_bytes`). The skipped bytes are produced and released at once: nothing holds them.
     private func rewindIfEmpty(forBytes length: Int) {
-        let position = Int(producedBytes % UInt64(arenaCapacity))
+        let position = self.position
         guard position != 0, position + length > arenaCapacity || position >= rewindThreshold,
             isDrained(tail: consumed.load(ordering: .acquiring))
         else { return }
@@ -195,10 +195,13 @@ public final class MessageRing: @unchecked Sendable {
         arenaCapacity - Int(producedBytes &- consumedBytes.load(ordering: .acquiring))
     }
 
-    /// Bytes a message of `length` costs at the current arena position (contiguous, wrapping to 0 if needed).
-    private func cost(for length: Int) -> Int {
-        let position = Int(producedBytes % UInt64(arenaCapacity))
-        return position + length <= arenaCapacity ? length : (arenaCapacity - position) + length
+    /// The producer's arena position: where the next message starts unless it wraps.
+    private var position: Int { Int(producedBytes % UInt64(arenaCapacity)) }
+
+    /// Where a message of `length` goes from arena `position` and what it costs: there, contiguously, or at 0 with
+    /// the rest of the arena as padding it pays for.
+    private func placement(of length: Int, from position: Int) -> (offset: Int, cost: Int) {
+        position + length <= arenaCapacity ? (position, length) : (0, arenaCapacity - position + length)
     }
 
     /// Copies a message in. `properties` is its ``MQTTPropertyBlock`` (empty by default). `dropPolicy` applies to QoS 0
@@ -231,9 +234,7 @@ public final class MessageRing: @unchecked Sendable {
         }
         // After the drops: discarding every older message may have emptied the ring, which `hasRoom` counted on.
         rewindIfEmpty(forBytes: length)
-        let position = Int(producedBytes % UInt64(arenaCapacity))
-        let cost = self.cost(for: length)
-        let offset = position + length <= arenaCapacity ? position : 0
+        let (offset, cost) = placement(of: length, from: position)
         let base = arena + offset
         if topic.count > 0 { base.copyMemory(from: topic.baseAddress!, byteCount: topic.count) }
         if properties.count > 0 {
