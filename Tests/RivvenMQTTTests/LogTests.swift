@@ -7,15 +7,6 @@ import Testing
 @Suite("local log", .timeLimit(.minutes(8)))
 struct LogTests {
     /// Sequence numbers found in the log (payloads are the decimal numbers, parsed as JSON numbers).
-    private func numbers(in gateway: Gateway) async throws -> [Int] {
-        try await gateway.logCat().compactMap { record -> Int? in
-            guard let value = record["value"] as? String,
-                let envelope = try? JSONSerialization.jsonObject(with: Data(value.utf8)) as? [String: Any]
-            else { return nil }
-            return envelope[path: "data", "payload"] as? Int
-        }
-    }
-
     @Test func runWritesTheLogAndLogCatReadsIt() async throws {
         try await MosquittoBroker.with { broker in
             let gateway = try Gateway(
@@ -111,24 +102,16 @@ struct LogTests {
     /// every number is in the log. Duplicates are allowed (redelivery of what was written but not yet acked).
     @Test func killNineAtRandomPointsLosesNothing() async throws {
         try await MosquittoBroker.with(MosquittoBroker.Options(maxInflight: 100)) { broker in
-            let yaml = Gateway.connectorYAML(
-                url: broker.url,
-                topics: ["seq/#"],
-                extra: ["qos: at_least_once", "clean_session: false", "client_id: gw-crash", "retry_initial_ms: 20"]
-            )
             let total = 20_000
-            var gateway = try Gateway(yaml: yaml)
+            let started = try await Gateway.startUnderNumberedFlood(
+                broker: broker,
+                filter: "seq/#",
+                topic: "seq/n",
+                clientID: "gw-crash",
+                total: total
+            )
+            var gateway = started.gateway
             let directory = gateway.directory
-            try await gateway.start()
-            let publisher = Task {
-                try await MQTTTool.publishMany(
-                    to: broker.endpoint(),
-                    topic: "seq/n",
-                    messages: (1...total).map(String.init),
-                    qos: 1,
-                    timeout: .seconds(240)
-                )
-            }
             for _ in 0..<3 {
                 try await Task.sleep(for: .milliseconds(Int.random(in: 150...900)))
                 gateway.process.signal(SIGKILL)
@@ -137,21 +120,10 @@ struct LogTests {
                 gateway = Gateway(reusing: directory)
                 try await gateway.start()
             }
-            try await publisher.value
-            var found = Set<Int>()
-            var all: [Int] = []
-            let complete = await Eventually.wait(timeout: .seconds(120), interval: .milliseconds(500)) {
-                all = (try? await numbers(in: gateway)) ?? []
-                found = Set(all)
-                return found.count == total
-            }
-            #expect(
-                complete,
-                "missing \(total - found.count) of \(total): e.g. \(Array(Set(1...total).subtracting(found).sorted().prefix(10)))"
-            )
-            #expect(found == Set(1...total))
+            try await started.publisher.value
+            let all = await gateway.expectEveryNumber(upTo: total)
             #expect(await gateway.stop() == 0)
-            print("kill -9 ×3: \(all.count) records for \(total) messages, \(all.count - found.count) duplicates")
+            print("kill -9 ×3: \(all.count) records for \(total) messages, \(all.count - Set(all).count) duplicates")
         }
     }
 

@@ -289,24 +289,16 @@ struct MetricsEndpointTests {
     /// no repair.
     @Test func sigtermUnderLoadExitsZeroAndLosesNothing() async throws {
         try await MosquittoBroker.with(MosquittoBroker.Options(maxInflight: 100)) { broker in
-            let yaml = Gateway.connectorYAML(
-                url: broker.url,
-                topics: ["flood/#"],
-                extra: ["qos: at_least_once", "clean_session: false", "client_id: gw-sigterm", "retry_initial_ms: 20"]
-            )
             let total = 10_000
-            var gateway = try Gateway(yaml: yaml)
+            let started = try await Gateway.startUnderNumberedFlood(
+                broker: broker,
+                filter: "flood/#",
+                topic: "flood/n",
+                clientID: "gw-sigterm",
+                total: total
+            )
+            var gateway = started.gateway
             let directory = gateway.directory
-            try await gateway.start()
-            let publisher = Task {
-                try await MQTTTool.publishMany(
-                    to: broker.endpoint(),
-                    topic: "flood/n",
-                    messages: (1...total).map(String.init),
-                    qos: 1,
-                    timeout: .seconds(240)
-                )
-            }
             // Under load: messages are flowing when the signal comes.
             let flowing = await Self.waitForResponse(gateway, "/metrics", timeout: .seconds(60)) {
                 (HTTPClient.samples($0.body)["rivven_mqtt_source_messages_received_total"] ?? 0) >= 500
@@ -326,16 +318,8 @@ struct MetricsEndpointTests {
 
             gateway = Gateway(reusing: directory)
             try await gateway.start()
-            try await publisher.value
-            var found = Set<Int>()
-            var all: [Int] = []
-            let complete = await Eventually.wait(timeout: .seconds(120), interval: .milliseconds(500)) {
-                all = (try? await Self.numbers(in: gateway)) ?? []
-                found = Set(all)
-                return found.count == total
-            }
-            #expect(complete, "missing \(total - found.count) of \(total)")
-            #expect(found == Set(1...total))
+            try await started.publisher.value
+            let all = await gateway.expectEveryNumber(upTo: total)
             #expect(!gateway.process.stderrText.contains("torn tail"), "\(gateway.process.stderrText)")
             #expect(await gateway.stop() == 0)
             print("SIGTERM under load: \(received) taken before the stop, \(all.count - total) duplicates in the log")
@@ -347,40 +331,19 @@ struct MetricsEndpointTests {
     /// exits 1 saying why, without a second signal.
     @Test func aStuckDrainEndsAfterItsTimeout() async throws {
         try await MosquittoBroker.with { broker in
-            let gateway = try Gateway(
-                yaml: Gateway.connectorYAML(url: broker.url, topics: ["stuck/#"], extra: ["qos: 1"])
-            )
-            let fifo = gateway.directory.path + "/stuck.fifo"
-            #expect(mkfifo(fifo, 0o600) == 0)
-            let reader = open(fifo, O_RDONLY | O_NONBLOCK)
-            #expect(reader >= 0)
-            defer { close(reader) }
-            try await gateway.start(extraArguments: ["--output", fifo])
-            let big = String(repeating: "x", count: 100_000)
-            for i in 0..<4 {
-                try await MQTTTool.publish(to: broker.endpoint(), topic: "stuck/\(i)", message: big, qos: 0)
+            try await Gateway.withStuckOutput(broker: broker) { gateway in
+                gateway.process.signal(SIGTERM)
+                #expect(await gateway.process.waitForStderr(containing: "stopping gracefully"))
+                let draining = try await gateway.http("/ready")
+                #expect(draining.status == 503)
+                #expect(Self.reasons(draining).contains("pipeline: stopping"), "\(draining.body)")
+                #expect(try await gateway.http("/health").status == 200)
+                #expect(await gateway.process.waitForExit(timeout: .seconds(60)) == 1)
+                #expect(
+                    gateway.process.stderrText.contains("the graceful drain did not finish within 10 s"),
+                    "\(gateway.process.stderrText)"
+                )
             }
-            gateway.process.signal(SIGTERM)
-            #expect(await gateway.process.waitForStderr(containing: "stopping gracefully"))
-            let draining = try await gateway.http("/ready")
-            #expect(draining.status == 503)
-            #expect(Self.reasons(draining).contains("pipeline: stopping"), "\(draining.body)")
-            #expect(try await gateway.http("/health").status == 200)
-            #expect(await gateway.process.waitForExit(timeout: .seconds(60)) == 1)
-            #expect(
-                gateway.process.stderrText.contains("the graceful drain did not finish within 10 s"),
-                "\(gateway.process.stderrText)"
-            )
-        }
-    }
-
-    /// The payload numbers of the envelope records in the gateway's log, in log order.
-    static func numbers(in gateway: Gateway) async throws -> [Int] {
-        try await gateway.logCat().compactMap { record -> Int? in
-            guard let value = record["value"] as? String,
-                let envelope = try? JSONSerialization.jsonObject(with: Data(value.utf8)) as? [String: Any]
-            else { return nil }
-            return envelope[path: "data", "payload"] as? Int
         }
     }
 }

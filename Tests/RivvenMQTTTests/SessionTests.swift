@@ -272,26 +272,13 @@ struct SessionTests {
 
     @Test func aSecondSignalExitsAtOnceWhenTheDrainIsStuck() async throws {
         try await MosquittoBroker.with { broker in
-            let gateway = try Gateway(
-                yaml: Gateway.connectorYAML(url: broker.url, topics: ["stuck/#"], extra: ["qos: 1"])
-            )
-            // The output is a FIFO that is open but never read: once its buffer is full, writing blocks, so the
-            // graceful drain cannot finish.
-            let fifo = gateway.directory.path + "/stuck.fifo"
-            #expect(mkfifo(fifo, 0o600) == 0)
-            let reader = open(fifo, O_RDONLY | O_NONBLOCK)
-            #expect(reader >= 0)
-            defer { close(reader) }
-            try await gateway.start(extraArguments: ["--output", fifo])
-            let big = String(repeating: "x", count: 100_000)
-            for i in 0..<4 {
-                try await MQTTTool.publish(to: broker.endpoint(), topic: "stuck/\(i)", message: big, qos: 0)
+            try await Gateway.withStuckOutput(broker: broker) { gateway in
+                gateway.process.signal(SIGTERM)
+                #expect(await gateway.process.waitForStderr(containing: "stopping gracefully"))
+                gateway.process.signal(SIGTERM)
+                #expect(await gateway.process.waitForExit() == 128 + SIGTERM)
+                #expect(gateway.process.stderrText.contains("received again: exiting at once"))
             }
-            gateway.process.signal(SIGTERM)
-            #expect(await gateway.process.waitForStderr(containing: "stopping gracefully"))
-            gateway.process.signal(SIGTERM)
-            #expect(await gateway.process.waitForExit() == 128 + SIGTERM)
-            #expect(gateway.process.stderrText.contains("received again: exiting at once"))
         }
     }
 
