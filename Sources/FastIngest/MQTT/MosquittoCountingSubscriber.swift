@@ -1,6 +1,6 @@
 // A bench tool, not part of the gateway: the plain libmosquitto subscriber `rivven-mqtt bench --baseline` measures
-// the gateway against. It imports CMosquitto itself so the gateway's client stays untouched; nothing of C leaves this
-// file.
+// the gateway against. It imports CMosquitto itself so the gateway's client stays untouched; its handle goes only to
+// BenchClientConnect, the connect step it shares with the bench publisher.
 import CMosquitto
 import Glibc
 
@@ -101,19 +101,14 @@ package final class MosquittoCountingSubscriber {
     /// Connects and waits for CONNACK, then (``Mode/clean``, ``Mode/persist``) subscribes and waits for SUBACK;
     /// ``Mode/persist`` then disconnects. Gives up at `deadline` (CLOCK_MONOTONIC ns).
     package func connect(deadline: Int64) throws(MQTTError) {
-        let rc = mosquitto_connect(handle, options.host, Int32(options.port), 60)
-        guard rc == MOSQ_ERR_SUCCESS.rawValue else {
-            throw MQTTError(
-                .connect,
-                "bench subscriber cannot connect to \(options.host):\(options.port): \(MosquittoResult(rc))"
-            )
-        }
-        while connack == nil {
+        try BenchClientConnect.connect(
+            handle,
+            host: options.host,
+            port: options.port,
+            role: "bench subscriber",
+            connack: { connack }
+        ) { () throws(MQTTError) in
             try loop(deadline: deadline, waitingFor: "CONNACK")
-        }
-        if let code = connack, code != 0 {
-            let reason = String(cString: mosquitto_connack_string(code))
-            throw MQTTError(.connectionRefused, "broker refused the bench subscriber: \(reason) (CONNACK \(code))")
         }
         guard options.mode != .drain else { return }
         let subscribeRC = mosquitto_subscribe(handle, nil, options.filter, Int32(options.qos))

@@ -1,6 +1,6 @@
 // A bench tool, not part of the gateway: `rivven-mqtt bench`'s load generator. It imports CMosquitto itself so the
-// gateway's client (MosquittoClient.swift, threaded mode with held acknowledgements) stays untouched; nothing of C
-// leaves this file.
+// gateway's client (MosquittoClient.swift, threaded mode with held acknowledgements) stays untouched; its handle goes
+// only to BenchClientConnect, the connect step it shares with the baseline subscriber.
 import CMosquitto
 import Glibc
 
@@ -77,19 +77,14 @@ package final class MosquittoPublisher {
 
     /// Connects and waits for CONNACK until `deadline` (CLOCK_MONOTONIC ns).
     package func connect(deadline: Int64) throws(MQTTError) {
-        let rc = mosquitto_connect(handle, options.host, Int32(options.port), 60)
-        guard rc == MOSQ_ERR_SUCCESS.rawValue else {
-            throw MQTTError(
-                .connect,
-                "bench publisher cannot connect to \(options.host):\(options.port): \(MosquittoResult(rc))"
-            )
-        }
-        while connack == nil {
+        try BenchClientConnect.connect(
+            handle,
+            host: options.host,
+            port: options.port,
+            role: "bench publisher",
+            connack: { connack }
+        ) { () throws(MQTTError) in
             try loop(timeoutMilliseconds: 100, deadline: deadline, waitingFor: "CONNACK")
-        }
-        if let code = connack, code != 0 {
-            let reason = String(cString: mosquitto_connack_string(code))
-            throw MQTTError(.connectionRefused, "broker refused the bench publisher: \(reason) (CONNACK \(code))")
         }
     }
 
